@@ -1,0 +1,1 @@
+"""The `seaway` command line: thin Typer commands over library functions."""

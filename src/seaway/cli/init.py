@@ -1,0 +1,9 @@
+"""`seaway init` (to be filled in)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
