@@ -8,6 +8,7 @@ only when something needs it, so fast commands (status) never pay for pydantic.
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -113,9 +114,10 @@ class Project:
 
 def resolve_sqlite_url(url: str, root: Path) -> str:
     """Make a relative `sqlite:///x.db` path relative to the project root, not the cwd."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix):
-        rest = url[len(prefix):]
-        if rest and not rest.startswith("/") and not rest.startswith(":memory:"):
+    # A driver may be named too (sqlite+pysqlite:///x.db); it must resolve the same way.
+    match = re.match(r"sqlite(\+\w+)?:///", url)
+    if match:
+        prefix, rest = url[: match.end()], url[match.end() :]
+        if rest and not rest.startswith(("/", ":memory:", "file:")):
             return prefix + str(root / rest)
     return url

@@ -44,10 +44,20 @@ def _root(
     ] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+        ),
     ] = False,
 ) -> None:
-    STATE.directory = directory
+    if directory is not None:
+        import os
+
+        from seaway.errors import UsageError
+
+        if not directory.is_dir():
+            raise UsageError(f"-C {directory}: no such directory")
+        # Like git -C: paths on the command line are then relative to DIR.
+        os.chdir(directory)
     STATE.verbose = verbose
 
 

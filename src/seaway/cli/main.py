@@ -7,6 +7,7 @@ anything heavy is imported, so it stays well under 150 ms.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -49,10 +50,8 @@ def run(args: list[str]) -> int:
         return 130
     except BrokenPipeError:
         # The reader went away (`seaway … | head`); nothing more to say.
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
         return 0
     except Exception as exc:
         code = _click_exit(exc)

@@ -1,0 +1,1 @@
+"""Versioned datasets: content-addressed snapshots, workspace status, diff, checkout, checks."""

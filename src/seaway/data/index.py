@@ -1,0 +1,169 @@
+"""The workspace index: a machine-local SQLite file under `.seaway/`.
+
+It holds what only makes sense on this machine, so it never goes to the shared metadata
+database: the stat cache (absolute path, size, mtime_ns, inode → BLAKE3 digest), which
+spares re-reading unchanged files, and for each dataset the version this workspace last
+added (its manifest and source paths), which `data status` compares against. It uses the
+standard library's sqlite3, not SQLAlchemy, because `data status` must answer in a small
+fraction of a second and importing SQLAlchemy alone costs several times that.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# A file modified this recently may change again within the same mtime tick without its
+# stat changing (the "racy git" problem), so its digest is not cached.
+RACY_WINDOW_NS = 2_000_000_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stat_cache (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    digest TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workspace (
+    dataset TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    tree_hash TEXT NOT NULL,
+    manifest_hash TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StatEntry:
+    size: int
+    mtime_ns: int
+    inode: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class WorkspaceRecord:
+    dataset: str
+    version: int
+    tree_hash: str
+    manifest_hash: str
+    sources: list[dict[str, Any]]
+
+
+class WorkspaceIndex:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self._conn is None:
+            if self.readonly:
+                if not self.path.exists():
+                    return None
+                conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None
+                )
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def stat_entries(self, prefixes: Iterable[str]) -> dict[str, StatEntry]:
+        """Cached stats for every path under the given absolute path prefixes."""
+        conn = self._connect()
+        if conn is None:
+            return {}
+        out: dict[str, StatEntry] = {}
+        try:
+            for prefix in prefixes:
+                rows = conn.execute(
+                    "SELECT path, size, mtime_ns, inode, digest FROM stat_cache "
+                    "WHERE path = ? OR (path >= ? AND path < ?)",
+                    (prefix, prefix + "/", prefix + "0"),  # '0' sorts right after '/'
+                )
+                for path, size, mtime_ns, inode, digest in rows:
+                    out[path] = StatEntry(size, mtime_ns, inode, digest)
+        except sqlite3.OperationalError:
+            return {}
+        return out
+
+    def update_stats(self, entries: dict[str, StatEntry]) -> None:
+        conn = self._connect()
+        if conn is None or not entries:
+            return
+        cutoff = time.time_ns() - RACY_WINDOW_NS
+        rows = [
+            (p, e.size, e.mtime_ns, e.inode, e.digest)
+            for p, e in entries.items()
+            if e.mtime_ns < cutoff
+        ]
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT OR REPLACE INTO stat_cache VALUES (?, ?, ?, ?, ?)", rows)
+
+    def workspace(self, dataset: str) -> WorkspaceRecord | None:
+        conn = self._connect()
+        if conn is None:
+            return None
+        try:
+            row = conn.execute(
+                "SELECT dataset, version, tree_hash, manifest_hash, sources FROM workspace "
+                "WHERE dataset = ?",
+                (dataset,),
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return _record(row) if row else None
+
+    def workspaces(self) -> list[WorkspaceRecord]:
+        conn = self._connect()
+        if conn is None:
+            return []
+        try:
+            rows = conn.execute(
+                "SELECT dataset, version, tree_hash, manifest_hash, sources FROM workspace "
+                "ORDER BY dataset"
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [_record(r) for r in rows]
+
+    def set_workspace(self, record: WorkspaceRecord) -> None:
+        conn = self._connect()
+        if conn is None:
+            return
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT OR REPLACE INTO workspace VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.dataset,
+                    record.version,
+                    record.tree_hash,
+                    record.manifest_hash,
+                    json.dumps(record.sources),
+                    time.time(),
+                ),
+            )
+
+
+def _record(row: tuple[Any, ...]) -> WorkspaceRecord:
+    return WorkspaceRecord(row[0], int(row[1]), row[2], row[3], json.loads(row[4]))

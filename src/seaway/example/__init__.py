@@ -1,0 +1,1 @@
+"""The bundled example project (customer churn) and its synthetic data."""
