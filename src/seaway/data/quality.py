@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from seaway.data.checks import CheckReport
     from seaway.project import Project
 
-TABULAR_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
+# The suffixes seaway.data.checks reads (kept here so listing them does not import duckdb).
+TABULAR_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 
 
 def check_version(

@@ -40,7 +40,7 @@ class ColumnCheck(_Check):
     type: ColumnType | None = None
     min: float | None = None
     max: float | None = None
-    allowed: list[Any] | None = None
+    allowed: list[Any] | None = Field(default=None, min_length=1)
     regex: str | None = None
     not_null: bool = False
     unique: bool = False
@@ -68,13 +68,13 @@ class ColumnCheck(_Check):
 class NotNullCheck(_Check):
     """The listed columns hold no nulls."""
 
-    not_null: str | list[str]
+    not_null: str | Annotated[list[str], Field(min_length=1)]
 
 
 class UniqueCheck(_Check):
     """The column (or the combination of columns) has no duplicate values."""
 
-    unique: str | list[str]
+    unique: str | Annotated[list[str], Field(min_length=1)]
 
 
 class RowRange(BaseModel):
@@ -82,6 +82,12 @@ class RowRange(BaseModel):
 
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RowRange:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
 
 
 class RowCountCheck(_Check):
