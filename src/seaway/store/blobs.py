@@ -21,9 +21,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from seaway.errors import IntegrityError, NotFound, StoreError
+from seaway.errors import IntegrityError, NotFound, StoreError, UsageError
 from seaway.store.hashing import LARGE_FILE, hash_bytes, hash_file, is_digest
 
 LINK_MODES = ("auto", "copy", "reflink", "hardlink")
@@ -53,6 +53,16 @@ def _corrupt(digest: str, actual: str, where: str) -> IntegrityError:
     )
 
 
+def _checked(digest: str) -> str:
+    # A digest becomes a path: anything but 64 hex characters could point outside the
+    # store ("../..") and make delete() remove a file it does not own.
+    if not is_digest(digest):
+        raise UsageError(
+            f"not a BLAKE3 digest: {digest!r}", hint="a digest is 64 lowercase hex characters"
+        )
+    return digest
+
+
 def _missing(digest: str, where: str) -> NotFound:
     return NotFound(
         f"blob {digest[:12]} is missing from {where}",
@@ -71,6 +81,7 @@ class LocalBlobStore:
         self._reflink_ok: bool | None = None
 
     def path(self, digest: str) -> Path:
+        _checked(digest)
         return self.root / digest[:2] / digest[2:]
 
     def _ensure_dir(self, prefix: str) -> None:
@@ -94,6 +105,16 @@ class LocalBlobStore:
 
     def has(self, digest: str) -> bool:
         return os.path.exists(self.path(digest))
+
+    def touch(self, digest: str) -> bool:
+        """Mark an existing blob as just used, so a concurrent `gc` (which spares recent
+        blobs) cannot delete it before the version that now references it is recorded.
+        Returns False when the blob does not exist."""
+        try:
+            os.utime(self.path(digest))
+            return True
+        except FileNotFoundError:
+            return False
 
     def put_bytes(self, data: bytes, digest: str | None = None) -> str:
         digest = digest or hash_bytes(data)
@@ -119,8 +140,16 @@ class LocalBlobStore:
         if link == "hardlink":
             # Share the inode with the workspace; the file becomes read-only so an
             # in-place edit fails instead of silently changing stored content.
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.link(src, self.path(digest))
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot hardlink {src} into the blob store {self.root}: {exc.strerror or exc}",
+                    hint="hardlinks need the workspace and the store on one filesystem; "
+                    "use link: auto or copy",
+                ) from exc
             os.chmod(src, stat.S_IMODE(os.stat(src).st_mode) & ~0o222)
             return True
         tmp = self._tmp_path()
@@ -161,7 +190,10 @@ class LocalBlobStore:
                 errno.ENOSYS,
             ):
                 raise
-            self._reflink_ok = False
+            # EXDEV says only that this destination is on another filesystem (a get_file
+            # elsewhere); the store's own filesystem may still clone.
+            if not (isinstance(exc, OSError) and exc.errno == errno.EXDEV):
+                self._reflink_ok = False
             return False
 
     def get_bytes(self, digest: str) -> bytes:
@@ -250,13 +282,14 @@ class LocalBlobStore:
 class FsspecBlobStore:
     """Blobs on any fsspec filesystem (s3://, gs://, memory://, …)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        """`storage_options` go to the fsspec filesystem (for s3: endpoint_url, key, …)."""
         try:
             from fsspec.core import url_to_fs
         except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
             raise StoreError(f"fsspec is needed for {url}") from exc
         try:
-            self.fs, self.prefix = url_to_fs(url)
+            self.fs, self.prefix = url_to_fs(url, **(storage_options or {}))
         except (ImportError, ValueError) as exc:
             scheme = url.split("://", 1)[0]
             raise StoreError(
@@ -270,6 +303,7 @@ class FsspecBlobStore:
         self._atomic_put = bool({"s3", "s3a", "gs", "gcs", "az", "abfs"} & set(protocols))
 
     def path(self, digest: str) -> str:
+        _checked(digest)
         return f"{self.prefix}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str) -> bool:
@@ -353,17 +387,36 @@ class FsspecBlobStore:
             raise _missing(digest, self.url) from None
 
     def clean_temp(self) -> int:
+        """Remove temporary files left by interrupted writes (older than an hour).
+
+        A younger one may belong to a write in progress in another process.
+        """
         tmp_dir = f"{self.prefix}/{_TMP_DIR}"
         try:
             entries = self.fs.ls(tmp_dir, detail=False)
         except FileNotFoundError:
             return 0
+        cutoff = time.time() - _STALE_TMP_SECONDS
+        removed = 0
         for path in entries:
-            self.fs.rm_file(path)
-        return len(entries)
+            try:
+                modified = self.fs.modified(path).timestamp()
+            except NotImplementedError:
+                continue  # no way to tell its age: leave it rather than break a writer
+            except FileNotFoundError:
+                continue
+            if modified < cutoff:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(path)
+                    removed += 1
+        return removed
 
 
-def open_blob_store(url: str) -> BlobStore:
+def open_blob_store(url: str, **storage_options: Any) -> BlobStore:
+    """The blob store at `url`: a local directory, or any fsspec URL (s3://, memory://).
+
+    `storage_options` are passed to fsspec (ignored for a local directory).
+    """
     if "://" not in url or url.startswith("file://"):
         return LocalBlobStore(url.removeprefix("file://"))
-    return FsspecBlobStore(url)
+    return FsspecBlobStore(url, storage_options)

@@ -10,13 +10,14 @@ BLAKE3's own threads.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import re
 
 from blake3 import blake3
 
 # Above this size a file is hashed through mmap with several threads.
 LARGE_FILE = 16 * 1024 * 1024
 DIGEST_LEN = 64
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def hash_bytes(data: bytes | bytearray | memoryview) -> str:
@@ -42,7 +43,8 @@ def read_and_hash(path: str | os.PathLike[str]) -> tuple[bytes, str]:
 
 
 def is_digest(value: str) -> bool:
-    return len(value) == DIGEST_LEN and all(c in "0123456789abcdef" for c in value)
+    # Called on every blob access, so a compiled pattern rather than a per-character loop.
+    return isinstance(value, str) and _DIGEST_RE.fullmatch(value) is not None
 
 
 def check_digest(value: str) -> str:
@@ -51,4 +53,12 @@ def check_digest(value: str) -> str:
     return value
 
 
-__all__ = ["DIGEST_LEN", "LARGE_FILE", "Path", "hash_bytes", "hash_file", "read_and_hash"]
+__all__ = [
+    "DIGEST_LEN",
+    "LARGE_FILE",
+    "check_digest",
+    "hash_bytes",
+    "hash_file",
+    "is_digest",
+    "read_and_hash",
+]

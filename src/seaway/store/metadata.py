@@ -29,7 +29,42 @@ _PG_MIGRATION_LOCK = 0x5EA_3A7  # advisory lock key held while migrating
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced, for messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+    # Greedy up to the last "@" of the authority, so that a password holding an
+    # unescaped "@" is hidden whole rather than half.
+    return re.sub(r"(://[^:/@]*:)[^/?#]*@", r"\1***@", url)
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL, or None for an in-memory database."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return database
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    orig = getattr(exc, "orig", exc)
+    if _sqlstate(exc) == "23505":
+        return True
+    name = getattr(orig, "sqlite_errorname", "")
+    if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+        return True
+    return "UNIQUE constraint failed" in str(orig)
+
+
+def _is_transient(exc: Exception) -> bool:
+    """A lock or serialisation conflict that a retry of the whole transaction resolves."""
+    # 40001 serialization_failure, 40P01 deadlock_detected, 55P03 lock_not_available
+    if _sqlstate(exc) in ("40001", "40P01", "55P03"):
+        return True
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "database table is locked" in text
 
 
 class MetadataStore:
@@ -63,18 +98,26 @@ class MetadataStore:
     def _create_engine(self) -> Engine:
         from sqlalchemy import create_engine, event
         from sqlalchemy.exc import ArgumentError
-        from sqlalchemy.pool import NullPool
+        from sqlalchemy.pool import NullPool, StaticPool
 
         try:
             if self.is_sqlite:
-                db_path = self.url.split("///", 1)[-1].split("?", 1)[0]
-                if db_path and db_path != ":memory:":
-                    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(
-                    self.url,
-                    connect_args={"timeout": _SQLITE_BUSY_MS / 1000},
-                    poolclass=NullPool,
-                )
+                db_path = _sqlite_path(self.url)
+                if db_path is not None:
+                    self._make_parent(Path(db_path))
+                    engine = create_engine(
+                        self.url,
+                        connect_args={"timeout": _SQLITE_BUSY_MS / 1000},
+                        poolclass=NullPool,
+                    )
+                else:
+                    # Every new connection to ":memory:" is a new, empty database: keep
+                    # one connection for the store's lifetime so the schema survives.
+                    engine = create_engine(
+                        self.url,
+                        connect_args={"check_same_thread": False},
+                        poolclass=StaticPool,
+                    )
 
                 @event.listens_for(engine, "connect")
                 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -99,6 +142,17 @@ class MetadataStore:
                 f"cannot use metadata URL {mask_url(self.url)}: {exc}",
                 hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB "
                 "(set store.metadata in seaway.yaml or SEAWAY_METADATA_URL)",
+            ) from exc
+
+    def _make_parent(self, db_path: Path) -> None:
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory of the metadata database {mask_url(self.url)}: "
+                f"{exc.strerror or exc}",
+                hint=f"make {db_path.parent} a writable directory, or point store.metadata "
+                "(or SEAWAY_METADATA_URL) elsewhere",
             ) from exc
 
     # -- schema -------------------------------------------------------------
@@ -140,13 +194,15 @@ class MetadataStore:
         if self.is_sqlite:
             import fcntl
 
-            db_path = self.url.split("///", 1)[-1].split("?", 1)[0]
-            lock_path = Path(db_path + ".migrate-lock") if db_path != ":memory:" else None
+            db_path = _sqlite_path(self.url)
+            lock_path = Path(db_path + ".migrate-lock") if db_path is not None else None
             lock_file = open(lock_path, "a+") if lock_path else None  # noqa: SIM115
             try:
                 if lock_file:
                     fcntl.flock(lock_file, fcntl.LOCK_EX)
-                with engine.connect() as conn:
+                # Take the write lock up front, so that a reader that started before the
+                # migration cannot make the DDL fail half-way with "database is locked".
+                with engine.connect().execution_options(seaway_write=True) as conn:
                     yield conn
             finally:
                 if lock_file:
@@ -174,7 +230,15 @@ class MetadataStore:
         conn.commit()
 
     def _unreachable(self, exc: Exception) -> StoreError:
-        first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        lines = str(getattr(exc, "orig", exc)).strip().splitlines()
+        first = lines[0] if lines else type(exc).__name__
+        if self.is_sqlite:
+            where = _sqlite_path(self.url) or ":memory:"
+            hint = (
+                f"check that {where} is a database file (or a new name) in a directory "
+                "you can write to (store.metadata in seaway.yaml, or SEAWAY_METADATA_URL)"
+            )
+            return StoreError(f"cannot open the metadata database {self.url}: {first}", hint=hint)
         return StoreError(
             f"cannot reach the metadata database {mask_url(self.url)}: {first}",
             hint="check that the server is running and the URL is right "
@@ -183,26 +247,50 @@ class MetadataStore:
 
     # -- transactions ---------------------------------------------------------
 
+    def _connect(self, *, write: bool) -> Connection:
+        from sqlalchemy.exc import OperationalError
+
+        engine = self.engine
+        try:
+            conn = engine.connect()
+        except OperationalError as exc:
+            if _is_transient(exc):
+                raise
+            raise self._unreachable(exc) from exc
+        return conn.execution_options(seaway_write=True) if write else conn
+
     @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
         from sqlalchemy.exc import OperationalError
 
         try:
-            with self.engine.connect() as conn, conn.begin():
+            with self._connect(write=write) as conn, conn.begin():
                 yield conn
         except OperationalError as exc:
-            raise self._unreachable(exc) from exc
+            # Only a lost connection means the database is out of reach; any other
+            # operational error (a lock, a missing table) is the caller's to see.
+            if exc.connection_invalidated:
+                raise self._unreachable(exc) from exc
+            raise
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._transaction(write=False) as conn:
+            yield conn
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that will write; on SQLite it holds the write lock from the start."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(seaway_write=True)
-            with conn.begin():
-                yield conn
+        with self._transaction(write=True) as conn:
+            yield conn
 
     def run_write(self, fn: Callable[[Connection], T], *, attempts: int = 8) -> T:
-        """Run `fn` in a write transaction, retrying when a concurrent writer won a race."""
+        """Run `fn` in a write transaction, retrying when a concurrent writer won a race.
+
+        `fn` may run more than once, so it must not have effects outside the transaction.
+        A unique-constraint violation is retried (another process inserted the same key
+        first: the retry sees its row); other integrity errors are raised at once.
+        """
         from sqlalchemy.exc import IntegrityError, OperationalError
 
         delay = 0.01
@@ -210,13 +298,12 @@ class MetadataStore:
             try:
                 with self.write() as conn:
                     return fn(conn)
-            except IntegrityError:
-                if attempt == attempts - 1:
+            except IntegrityError as exc:
+                if not _is_unique_violation(exc) or attempt == attempts - 1:
                     raise
             except OperationalError as exc:
-                transient = "locked" in str(exc) or "could not serialize" in str(exc)
-                if not transient:
-                    raise self._unreachable(exc) from exc
+                if not _is_transient(exc):
+                    raise
                 if attempt == attempts - 1:
                     raise StoreError(
                         f"the metadata database {mask_url(self.url)} stayed locked",
