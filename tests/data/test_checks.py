@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from seaway.data import checks as checks_module
 from seaway.data.checks import CheckReport, CheckResult, run_checks
@@ -403,12 +403,12 @@ def test_missing_column_is_an_error_with_did_you_mean(customers: Path) -> None:
     assert report.status == "failed"
 
 
-def test_a_check_naming_no_columns_is_an_error(customers: Path) -> None:
-    report = run_checks(checks({"unique": []}, {"rows": {"min": 1}}), [customers])
-    assert [(r.status, r.message) for r in report.results] == [
-        ("error", "the check names no columns"),
-        ("passed", "10 rows"),
-    ]
+def test_a_check_naming_no_columns_is_refused_when_declared() -> None:
+    for empty in ({"unique": []}, {"not_null": []}, {"column": "x", "allowed": []}):
+        with pytest.raises(ValidationError, match="at least 1 item"):
+            checks(empty)
+    with pytest.raises(ValidationError, match="greater than max"):
+        checks({"rows": {"min": 5, "max": 1}})
 
 
 def test_bad_sql_is_an_error_result_and_other_checks_still_run(customers: Path) -> None:

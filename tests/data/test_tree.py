@@ -26,3 +26,12 @@ def test_manifest_round_trip_is_sorted() -> None:
     decoded = decode_manifest(encode_manifest(entries))
     assert [e.path for e in decoded] == ["a/c", "b"]
     assert decoded[1] == FileEntry("b", B, 2)
+
+
+def test_every_file_at_any_depth_counts() -> None:
+    deep = [FileEntry("a/b/c/d.bin", A, 1), FileEntry("a/b/c/e.bin", B, 1)]
+    changed = [FileEntry("a/b/c/d.bin", A, 1), FileEntry("a/b/c/e.bin", A, 1)]
+    assert tree_hash(deep) != tree_hash(changed)
+    assert tree_hash(deep) != tree_hash([])
+    sizes = [FileEntry("a/b/c/d.bin", A, 2), FileEntry("a/b/c/e.bin", B, 1)]
+    assert tree_hash(deep) != tree_hash(sizes)

@@ -34,8 +34,9 @@ def run(args: list[str]) -> int:
     try:
         from seaway.cli.app import app
 
-        app(args=args, prog_name="seaway", standalone_mode=False)
-        return 0
+        # Without standalone mode, click returns the code of a `typer.Exit` instead of exiting.
+        code = app(args=args, prog_name="seaway", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except SeawayError as exc:
         if verbose:
             import traceback

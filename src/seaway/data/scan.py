@@ -202,7 +202,7 @@ def hash_files(
     def work(f: WorkFile) -> tuple[WorkFile, str, bool]:
         new = False
         try:
-            if f.size < LARGE_FILE:
+            if f.size < LARGE_FILE and link != "hardlink":
                 with open(f.abspath, "rb") as fh:
                     data = fh.read()
                 digest = hash_bytes(data)
