@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seaway._util import actor, isoformat, utcnow
-from seaway.data.index import WorkspaceIndex, WorkspaceRecord
+from seaway.data.index import WorkspaceIndex, WorkspaceRecord, make_snapshot
 from seaway.data.scan import Source, hash_files, resolve_sources, sources_from_records, walk
 from seaway.data.tree import FileEntry, decode_manifest, encode_manifest, tree_hash
 from seaway.errors import NotFound, UsageError
@@ -290,8 +290,11 @@ def add(
             ),
             (existing is None),
         )
+        snapshot = make_snapshot([(f.tree_path, f.size, f.mtime_ns, f.inode) for f in files])
         index.set_workspace(
-            WorkspaceRecord(name, version.number, root_hash, manifest_hash, source_records)
+            WorkspaceRecord(
+                name, version.number, root_hash, manifest_hash, source_records, snapshot
+            )
         )
         index.update_stats(scan.stats)
     finally:
@@ -606,6 +609,14 @@ def _status_of(
 ) -> DatasetStatus:
     missing = [s.stored for s in sources if not s.path.exists()]
     files = walk(sources, missing_ok=True)
+    snap = rec.snapshot
+    if (
+        snap is not None
+        and not missing
+        and len(files) == len(snap)
+        and all(snap.get(f.tree_path) == (f.size, f.mtime_ns, f.inode) for f in files)
+    ):
+        return DatasetStatus(rec.dataset, rec.version, "unchanged", [], missing)
     cache = index.stat_entries(str(s.path) for s in sources)
     scan = hash_files(files, cache)
     if tree_hash(scan.entries) == rec.tree_hash:

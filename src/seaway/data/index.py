@@ -11,6 +11,7 @@ fraction of a second and importing SQLAlchemy alone costs several times that.
 from __future__ import annotations
 
 import json
+import marshal
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -22,20 +23,26 @@ from typing import Any
 # stat changing (the "racy git" problem), so its digest is not cached.
 RACY_WINDOW_NS = 2_000_000_000
 
+# Bump when the tables below change: the index is a cache, an old one is simply rebuilt.
+_INDEX_VERSION = 2
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS stat_cache (
+DROP TABLE IF EXISTS stat_cache;
+DROP TABLE IF EXISTS workspace;
+CREATE TABLE stat_cache (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     digest TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS workspace (
+CREATE TABLE workspace (
     dataset TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     tree_hash TEXT NOT NULL,
     manifest_hash TEXT NOT NULL,
     sources TEXT NOT NULL,
+    snapshot BLOB,
     updated_at REAL NOT NULL
 );
 """
@@ -49,13 +56,33 @@ class StatEntry:
     digest: str
 
 
+Snapshot = dict[str, tuple[int, int, int]]
+
+
 @dataclass(frozen=True)
 class WorkspaceRecord:
+    """The version this workspace last added, and the stat of each of its files then.
+
+    `snapshot` maps tree path → (size, mtime_ns, inode); when every file still has that
+    stat, the workspace is unchanged without reading any file or computing any hash.
+    It is None when some file was too recently modified to be trusted."""
+
     dataset: str
     version: int
     tree_hash: str
     manifest_hash: str
     sources: list[dict[str, Any]]
+    snapshot: Snapshot | None = None
+
+
+def make_snapshot(stats: list[tuple[str, int, int, int]]) -> Snapshot | None:
+    cutoff = time.time_ns() - RACY_WINDOW_NS
+    snap: Snapshot = {}
+    for path, size, mtime_ns, inode in stats:
+        if mtime_ns >= cutoff:
+            return None
+        snap[path] = (size, mtime_ns, inode)
+    return snap
 
 
 class WorkspaceIndex:
@@ -77,7 +104,10 @@ class WorkspaceIndex:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
+                if conn.execute("PRAGMA user_version").fetchone()[0] != _INDEX_VERSION:
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={_INDEX_VERSION}; COMMIT;"
+                    )
             self._conn = conn
         return self._conn
 
@@ -125,8 +155,8 @@ class WorkspaceIndex:
             return None
         try:
             row = conn.execute(
-                "SELECT dataset, version, tree_hash, manifest_hash, sources FROM workspace "
-                "WHERE dataset = ?",
+                "SELECT dataset, version, tree_hash, manifest_hash, sources, snapshot "
+                "FROM workspace WHERE dataset = ?",
                 (dataset,),
             ).fetchone()
         except sqlite3.OperationalError:
@@ -139,8 +169,8 @@ class WorkspaceIndex:
             return []
         try:
             rows = conn.execute(
-                "SELECT dataset, version, tree_hash, manifest_hash, sources FROM workspace "
-                "ORDER BY dataset"
+                "SELECT dataset, version, tree_hash, manifest_hash, sources, snapshot "
+                "FROM workspace ORDER BY dataset"
             ).fetchall()
         except sqlite3.OperationalError:
             return []
@@ -153,17 +183,26 @@ class WorkspaceIndex:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
-                "INSERT OR REPLACE INTO workspace VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO workspace VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.dataset,
                     record.version,
                     record.tree_hash,
                     record.manifest_hash,
                     json.dumps(record.sources),
+                    # marshal: the fastest load for a large dict of tuples, and this file is
+                    # only ever read back by the process that wrote it or its successors.
+                    marshal.dumps(record.snapshot) if record.snapshot is not None else None,
                     time.time(),
                 ),
             )
 
 
 def _record(row: tuple[Any, ...]) -> WorkspaceRecord:
-    return WorkspaceRecord(row[0], int(row[1]), row[2], row[3], json.loads(row[4]))
+    snapshot = None
+    if row[5] is not None:
+        try:
+            snapshot = marshal.loads(row[5])
+        except (ValueError, EOFError, TypeError):
+            snapshot = None  # written by another Python version: take the slow path
+    return WorkspaceRecord(row[0], int(row[1]), row[2], row[3], json.loads(row[4]), snapshot)

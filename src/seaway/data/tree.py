@@ -34,11 +34,13 @@ def tree_hash(entries: list[FileEntry]) -> str:
     children: dict[str, list[tuple[str, str, str, int]]] = {"": []}
     for e in entries:
         parent, _, name = e.path.rpartition("/")
-        children.setdefault(parent, []).append((name, "f", e.digest, e.size))
-        # Register every ancestor directory so empty chains still hash.
-        while parent and parent not in children:
-            children[parent] = []
-            parent = parent.rpartition("/")[0]
+        if parent not in children:
+            # Register the folder and its missing ancestors: each must be hashed.
+            folder = parent
+            while folder not in children:
+                children[folder] = []
+                folder = folder.rpartition("/")[0]
+        children[parent].append((name, "f", e.digest, e.size))
     # Process deepest directories first so each parent sees its children's hashes.
     for directory in sorted(children, key=lambda d: d.count("/") + (1 if d else 0), reverse=True):
         if not directory:
