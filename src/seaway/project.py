@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from seaway.errors import ProjectNotFound
 
 if TYPE_CHECKING:
+    from seaway.settings import ProjectSettings
     from seaway.spec.models import ProjectSpec
     from seaway.store.blobs import BlobStore
     from seaway.store.metadata import MetadataStore
@@ -64,12 +65,20 @@ class Project:
 
         return load_project(self.spec_path)
 
+    @cached_property
+    def settings(self) -> ProjectSettings:
+        """Store settings and dataset declarations, from a cache while seaway.yaml is
+        unchanged (see seaway.settings); validating the full spec is much slower."""
+        from seaway.settings import load_settings
+
+        return load_settings(self.spec_path, self.state_dir, lambda: self.spec)
+
     def _store_setting(self, env: str, field: str, default: str) -> str:
         value = os.environ.get(env)
         if value:
             return value
         if self.spec_path.is_file():
-            configured = getattr(self.spec.store, field, None)
+            configured = getattr(self.settings, field, None)
             if configured:
                 return str(configured)
         return default

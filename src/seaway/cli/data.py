@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from seaway.cli.output import console, print_json, progress, table
+from seaway.cli.output import console, line, print_json, progress, table
 from seaway.cli.state import STATE
 
 if TYPE_CHECKING:
@@ -78,12 +78,14 @@ def add_cmd(
         from seaway._util import human_size
 
         v = result.version
-        verb = "added" if result.created else "unchanged, already"
-        console().print(
-            f"{verb} [bold]{v.ref}[/bold] ({_short(v.tree_hash)}): {v.n_files} files, "
-            f"{human_size(v.size)}; hashed {result.hashed}, stored {result.stored} new blobs "
-            f"in {result.duration_s:.2f}s"
-        )
+        what = f"{v.ref} ({_short(v.tree_hash)}): {v.n_files} files, {human_size(v.size)}"
+        if result.created:
+            line(
+                f"added {what}; hashed {result.hashed} files, stored {result.stored} new "
+                f"blobs in {result.duration_s:.2f}s"
+            )
+        else:
+            line(f"unchanged: the content is already {what}")
         if result.check_report is not None:
             _print_report(result.check_report)
     if v_failed(result.version.check_status):
@@ -188,24 +190,23 @@ def status_cmd(
         print_json({"datasets": [r.to_dict() for r in results]})
         return
     if not results:
-        console().print("no datasets added in this workspace yet")
+        line("no datasets added in this workspace yet")
         return
-    out = console()
     for r in results:
         if r.state == "unchanged":
-            out.print(f"{r.dataset}: unchanged since {r.dataset}@{r.version}")
+            line(f"{r.dataset}: unchanged since {r.dataset}@{r.version}")
             continue
         s = r.to_dict()["summary"]
-        out.print(
+        line(
             f"{r.dataset}: {r.state} since {r.dataset}@{r.version} "
             f"({s['added']} added, {s['removed']} removed, {s['modified']} modified)"
         )
         for missing in r.missing_sources:
-            out.print(f"  missing: {missing}")
+            line(f"  missing: {missing}")
         for mark, path, size in _change_rows(r.changes[:50]):
-            out.print(f"  {mark} {path}  {size}", markup=False)
+            line(f"  {mark} {path}  {size}")
         if len(r.changes) > 50:
-            out.print(f"  … and {len(r.changes) - 50} more (use --json for all)")
+            line(f"  … and {len(r.changes) - 50} more (use --json for all)")
 
 
 @app.command("diff")

@@ -28,8 +28,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(args: list[str]) -> int:
     """Run the CLI with `args`; return the exit code instead of exiting."""
+    import gc
+
     from seaway.errors import SeawayError
 
+    # A command is short-lived and builds large lists of small objects (one per file);
+    # the default thresholds run full collections over them many times for nothing.
+    gc.set_threshold(100_000, 50, 100)
     verbose = _verbose(args)
     try:
         from seaway.cli.app import app

@@ -39,6 +39,11 @@ def err_console() -> Console:
     return _err_console
 
 
+def line(text: str) -> None:
+    """Plain text on stdout, for messages that need no markup (Rich costs ~50 ms to import)."""
+    sys.stdout.write(text + "\n")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 

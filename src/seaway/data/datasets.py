@@ -10,6 +10,7 @@ skipping the blobs that already arrived.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -19,8 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seaway._util import actor, isoformat, utcnow
-from seaway.data.index import WorkspaceIndex, WorkspaceRecord, make_snapshot
-from seaway.data.scan import Source, hash_files, resolve_sources, sources_from_records, walk
+from seaway.data.index import StatEntry, WorkspaceIndex, WorkspaceRecord, make_snapshot
+from seaway.data.scan import (
+    Source,
+    WorkFile,
+    hash_files,
+    resolve_sources,
+    sources_from_records,
+    walk,
+)
 from seaway.data.tree import FileEntry, decode_manifest, encode_manifest, tree_hash
 from seaway.errors import NotFound, UsageError
 
@@ -28,7 +36,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from seaway.data.checks import CheckReport
+    from seaway.data.sqlite_lane import SqliteLane
     from seaway.project import Project
+    from seaway.settings import DatasetSettings
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _HASH_PREFIX_MIN = 4
@@ -222,19 +232,18 @@ class AddResult:
         }
 
 
-def _declared(project: Project, name: str) -> Any:
+def _declared(project: Project, name: str) -> DatasetSettings | None:
     """The dataset's declaration in seaway.yaml, or None for an ad-hoc dataset."""
-    return project.spec.datasets.get(name) if project.spec_path.is_file() else None
+    return project.settings.datasets.get(name) if project.spec_path.is_file() else None
 
 
-def _declared_paths(project: Project, name: str, decl: Any) -> list[Path]:
-    if decl is None or not decl.path:
+def _declared_paths(project: Project, name: str, decl: DatasetSettings | None) -> list[Path]:
+    if decl is None or not decl.paths:
         raise UsageError(
             f"no paths given and dataset '{name}' declares no path in seaway.yaml",
             hint=f"seaway data add {name} PATH..., or set datasets.{name}.path",
         )
-    paths = decl.path if isinstance(decl.path, list) else [decl.path]
-    return [project.root / p for p in paths]
+    return [project.root / p for p in decl.paths]
 
 
 def add(
@@ -261,10 +270,16 @@ def add(
         on_total(len(files))
     index = index_for(project)
     try:
-        cache = index.stat_entries(str(s.path) for s in sources)
-        link_mode = link or (project.spec.store.link if project.spec_path.is_file() else "auto")
+        cache, present = _known_stats(index, name, sources, files, project.blobs.url)
+        link_mode = link or (project.settings.link if project.spec_path.is_file() else "auto")
         scan = hash_files(
-            files, cache, store=project.blobs, link=link_mode, workers=workers, advance=advance
+            files,
+            cache,
+            store=project.blobs,
+            link=link_mode,
+            workers=workers,
+            advance=advance,
+            present=present,
         )
         entries = scan.entries
         root_hash = tree_hash(entries)
@@ -272,31 +287,45 @@ def add(
         manifest_hash = project.blobs.put_bytes(manifest)
         source_records = [s.to_dict() for s in sources]
 
-        existing = _latest_if_same(project, name, root_hash)
-        report = None
-        if existing is None and checks and decl is not None and decl.checks:
-            report = _run_checks(decl, files)
-        version, created = (
-            existing
-            or _record_version(
-                project,
-                name,
-                root_hash=root_hash,
-                manifest_hash=manifest_hash,
-                entries=entries,
-                sources=source_records,
-                message=message,
-                report=report,
-            ),
-            (existing is None),
+        lane = _open_lane(project)
+        try:
+            existing = _latest_if_same(project, name, root_hash, lane)
+            report = None
+            if existing is None and checks and decl is not None and decl.has_checks:
+                report = _run_checks(project.spec.datasets[name], files)
+            if existing is not None:
+                version, created = existing, False
+            else:
+                version, created = _record_version(
+                    project,
+                    name,
+                    root_hash=root_hash,
+                    manifest_hash=manifest_hash,
+                    entries=entries,
+                    sources=source_records,
+                    message=message,
+                    report=report,
+                    lane=lane,
+                )
+        finally:
+            if lane is not None:
+                lane.close()
+        digests = {e.path: e.digest for e in entries}
+        snapshot = make_snapshot(
+            [(f.tree_path, f.size, f.mtime_ns, f.inode, digests[f.tree_path]) for f in files]
         )
-        snapshot = make_snapshot([(f.tree_path, f.size, f.mtime_ns, f.inode) for f in files])
         index.set_workspace(
             WorkspaceRecord(
-                name, version.number, root_hash, manifest_hash, source_records, snapshot
+                name,
+                version.number,
+                root_hash,
+                manifest_hash,
+                source_records,
+                snapshot,
+                project.blobs.url,
             )
         )
-        index.update_stats(scan.stats)
+        index.update_stats({p: scan.stats[p] for p in scan.hashed_paths})
     finally:
         index.close()
     return AddResult(
@@ -312,7 +341,55 @@ def add(
     )
 
 
-def _latest_if_same(project: Project, name: str, root_hash: str) -> DatasetVersion | None:
+def _known_stats(
+    index: WorkspaceIndex, name: str, sources: list[Source], files: list[WorkFile], store: str
+) -> tuple[dict[str, StatEntry], set[str]]:
+    """Stats this workspace already hashed, and the digests known to be stored.
+
+    The dataset's snapshot comes first: its digests belong to a recorded version, so
+    their blobs are in the store. Files it does not cover are looked up in the stat cache.
+    """
+    cache: dict[str, StatEntry] = {}
+    present: set[str] = set()
+    record = index.workspace(name)
+    same_sources = record is not None and record.sources == [s.to_dict() for s in sources]
+    if record is not None and record.snapshot and same_sources:
+        snap = record.snapshot
+        for f in files:
+            hit = snap.get(f.tree_path)
+            if hit is not None:
+                cache[f.abspath] = StatEntry._make(hit)
+        if record.store == store:
+            present = {v[3] for v in snap.values()}
+    if len(cache) < len(files):
+        cache = {**index.stat_entries(str(s.path) for s in sources), **cache}
+    return cache, present
+
+
+def _open_lane(project: Project) -> SqliteLane | None:
+    """The standard-library path to a local SQLite metadata file, when it applies."""
+    if os.environ.get("SEAWAY_SQLALCHEMY_ONLY"):
+        return None
+    from seaway.data.sqlite_lane import SqliteLane, lane_path
+
+    path = lane_path(project.metadata_url)
+    if path is None:
+        return None
+    lane = SqliteLane(path)
+    if not lane.usable:
+        lane.close()
+        return None
+    return lane
+
+
+def _latest_if_same(
+    project: Project, name: str, root_hash: str, lane: SqliteLane | None
+) -> DatasetVersion | None:
+    if lane is not None:
+        found = lane.latest(name)
+        if found is not None and found["tree_hash"] == root_hash:
+            return DatasetVersion(dataset=name, **found)
+        return None
     with project.metadata.read() as conn:
         row = conn.execute(_version_query(name).limit(1)).first()
     if row is not None and row.tree_hash == root_hash:
@@ -336,18 +413,40 @@ def _record_version(
     sources: list[dict[str, str]],
     message: str | None,
     report: CheckReport | None,
-) -> DatasetVersion:
+    lane: SqliteLane | None = None,
+) -> tuple[DatasetVersion, bool]:
+    """Record the next version of `name`; returns it and whether it was created (False when
+    another process recorded the same content first)."""
+    author = actor()
+    check_status = report.status if report is not None else "none"
+    check_dict = report.to_dict() if report is not None else None
+    event = {"tree_hash": root_hash, "files": len(entries), "checks": check_status}
+    values: dict[str, Any] = {
+        "tree_hash": root_hash,
+        "manifest_hash": manifest_hash,
+        "n_files": len(entries),
+        "size": sum(e.size for e in entries),
+        "sources": sources,
+        "message": message,
+        "check_status": check_status,
+        "check_report": check_dict,
+    }
+    if lane is not None:
+        fields, created = lane.record(name, values, "dataset.version.created", event, author)
+        return DatasetVersion(dataset=name, **fields), created
+    return _record_version_sqlalchemy(project, name, values, event, author)
+
+
+def _record_version_sqlalchemy(
+    project: Project, name: str, values: dict[str, Any], event: dict[str, Any], author: str
+) -> tuple[DatasetVersion, bool]:
     from sqlalchemy import func, select
 
     from seaway.store.events import record_event
     from seaway.store.schema import dataset_versions as dv
     from seaway.store.schema import datasets as ds
 
-    author = actor()
-    check_status = report.status if report is not None else "none"
-    check_dict = report.to_dict() if report is not None else None
-
-    def txn(conn: Connection) -> DatasetVersion:
+    def txn(conn: Connection) -> tuple[DatasetVersion, bool]:
         row = conn.execute(select(ds.c.id).where(ds.c.name == name).with_for_update()).first()
         if row is None:
             dataset_id = conn.execute(
@@ -358,9 +457,9 @@ def _record_version(
         latest = conn.execute(
             select(dv).where(dv.c.dataset_id == dataset_id).order_by(dv.c.number.desc()).limit(1)
         ).first()
-        if latest is not None and latest.tree_hash == root_hash:
+        if latest is not None and latest.tree_hash == values["tree_hash"]:
             # Another process recorded the same content a moment ago.
-            return _row_to_version(name, latest)
+            return _row_to_version(name, latest), False
         number = (
             conn.execute(
                 select(func.max(dv.c.number)).where(dv.c.dataset_id == dataset_id)
@@ -368,42 +467,22 @@ def _record_version(
             or 0
         ) + 1
         created_at = utcnow()
-        values = {
-            "dataset_id": dataset_id,
-            "number": number,
-            "tree_hash": root_hash,
-            "manifest_hash": manifest_hash,
-            "n_files": len(entries),
-            "size": sum(e.size for e in entries),
-            "sources": sources,
-            "created_at": created_at,
-            "author": author,
-            "message": message,
-            "check_status": check_status,
-            "check_report": check_dict,
-        }
-        conn.execute(dv.insert().values(**values))
+        conn.execute(
+            dv.insert().values(
+                dataset_id=dataset_id,
+                number=number,
+                created_at=created_at,
+                author=author,
+                **values,
+            )
+        )
         record_event(
-            conn,
-            "dataset.version.created",
-            f"dataset:{name}@{number}",
-            {"tree_hash": root_hash, "files": len(entries), "checks": check_status},
-            actor=author,
+            conn, "dataset.version.created", f"dataset:{name}@{number}", event, actor=author
         )
-        return DatasetVersion(
-            dataset=name,
-            number=number,
-            tree_hash=root_hash,
-            manifest_hash=manifest_hash,
-            n_files=len(entries),
-            size=values["size"],
-            sources=sources,
-            created_at=created_at,
-            author=author,
-            message=message,
-            check_status=check_status,
-            check_report=check_dict,
+        version = DatasetVersion(
+            dataset=name, number=number, created_at=created_at, author=author, **values
         )
+        return version, True
 
     return project.metadata.run_write(txn)
 
@@ -604,18 +683,21 @@ def _record_from_store(project: Project, name: str) -> WorkspaceRecord:
     )
 
 
+def _matches(snap: dict[str, tuple[int, int, int, str]], files: list[WorkFile]) -> bool:
+    for f in files:
+        hit = snap.get(f.tree_path)
+        if hit is None or hit[0] != f.size or hit[1] != f.mtime_ns or hit[2] != f.inode:
+            return False
+    return True
+
+
 def _status_of(
     project: Project, index: WorkspaceIndex, rec: WorkspaceRecord, sources: list[Source]
 ) -> DatasetStatus:
     missing = [s.stored for s in sources if not s.path.exists()]
     files = walk(sources, missing_ok=True)
     snap = rec.snapshot
-    if (
-        snap is not None
-        and not missing
-        and len(files) == len(snap)
-        and all(snap.get(f.tree_path) == (f.size, f.mtime_ns, f.inode) for f in files)
-    ):
+    if snap is not None and not missing and len(files) == len(snap) and _matches(snap, files):
         return DatasetStatus(rec.dataset, rec.version, "unchanged", [], missing)
     cache = index.stat_entries(str(s.path) for s in sources)
     scan = hash_files(files, cache)

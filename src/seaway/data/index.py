@@ -17,14 +17,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 # A file modified this recently may change again within the same mtime tick without its
 # stat changing (the "racy git" problem), so its digest is not cached.
 RACY_WINDOW_NS = 2_000_000_000
 
 # Bump when the tables below change: the index is a cache, an old one is simply rebuilt.
-_INDEX_VERSION = 2
+_INDEX_VERSION = 3
 
 _SCHEMA = """
 DROP TABLE IF EXISTS stat_cache;
@@ -43,29 +43,31 @@ CREATE TABLE workspace (
     manifest_hash TEXT NOT NULL,
     sources TEXT NOT NULL,
     snapshot BLOB,
+    store TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
 """
 
 
-@dataclass(frozen=True)
-class StatEntry:
+class StatEntry(NamedTuple):
     size: int
     mtime_ns: int
     inode: int
     digest: str
 
 
-Snapshot = dict[str, tuple[int, int, int]]
+# tree path → (size, mtime_ns, inode, digest)
+Snapshot = dict[str, tuple[int, int, int, str]]
 
 
 @dataclass(frozen=True)
 class WorkspaceRecord:
     """The version this workspace last added, and the stat of each of its files then.
 
-    `snapshot` maps tree path → (size, mtime_ns, inode); when every file still has that
-    stat, the workspace is unchanged without reading any file or computing any hash.
-    It is None when some file was too recently modified to be trusted."""
+    When every file still has the stat in `snapshot`, the workspace is unchanged without
+    reading any file or computing any hash; and since the version references those
+    digests, their blobs are known to be in the store. Files modified too recently to be
+    trusted (see RACY_WINDOW_NS) are left out of the snapshot."""
 
     dataset: str
     version: int
@@ -73,16 +75,16 @@ class WorkspaceRecord:
     manifest_hash: str
     sources: list[dict[str, Any]]
     snapshot: Snapshot | None = None
+    store: str = ""  # the blob store the snapshot's blobs were written to
 
 
-def make_snapshot(stats: list[tuple[str, int, int, int]]) -> Snapshot | None:
+def make_snapshot(stats: list[tuple[str, int, int, int, str]]) -> Snapshot:
     cutoff = time.time_ns() - RACY_WINDOW_NS
-    snap: Snapshot = {}
-    for path, size, mtime_ns, inode in stats:
-        if mtime_ns >= cutoff:
-            return None
-        snap[path] = (size, mtime_ns, inode)
-    return snap
+    return {
+        path: (size, mtime_ns, inode, digest)
+        for path, size, mtime_ns, inode, digest in stats
+        if mtime_ns < cutoff
+    }
 
 
 class WorkspaceIndex:
@@ -155,7 +157,7 @@ class WorkspaceIndex:
             return None
         try:
             row = conn.execute(
-                "SELECT dataset, version, tree_hash, manifest_hash, sources, snapshot "
+                "SELECT dataset, version, tree_hash, manifest_hash, sources, snapshot, store "
                 "FROM workspace WHERE dataset = ?",
                 (dataset,),
             ).fetchone()
@@ -169,7 +171,7 @@ class WorkspaceIndex:
             return []
         try:
             rows = conn.execute(
-                "SELECT dataset, version, tree_hash, manifest_hash, sources, snapshot "
+                "SELECT dataset, version, tree_hash, manifest_hash, sources, snapshot, store "
                 "FROM workspace ORDER BY dataset"
             ).fetchall()
         except sqlite3.OperationalError:
@@ -183,7 +185,7 @@ class WorkspaceIndex:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
-                "INSERT OR REPLACE INTO workspace VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO workspace VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.dataset,
                     record.version,
@@ -193,6 +195,7 @@ class WorkspaceIndex:
                     # marshal: the fastest load for a large dict of tuples, and this file is
                     # only ever read back by the process that wrote it or its successors.
                     marshal.dumps(record.snapshot) if record.snapshot is not None else None,
+                    record.store,
                     time.time(),
                 ),
             )
@@ -205,4 +208,6 @@ def _record(row: tuple[Any, ...]) -> WorkspaceRecord:
             snapshot = marshal.loads(row[5])
         except (ValueError, EOFError, TypeError):
             snapshot = None  # written by another Python version: take the slow path
-    return WorkspaceRecord(row[0], int(row[1]), row[2], row[3], json.loads(row[4]), snapshot)
+    return WorkspaceRecord(
+        row[0], int(row[1]), row[2], row[3], json.loads(row[4]), snapshot, row[6]
+    )

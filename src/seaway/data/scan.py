@@ -55,7 +55,7 @@ class ScanResult:
     hashed_bytes: int = 0
     stored: int = 0  # blobs newly written
     stored_bytes: int = 0
-    errors: list[str] = field(default_factory=list)
+    hashed_paths: list[str] = field(default_factory=list)
 
 
 def resolve_sources(paths: list[Path], root: Path, base: Path | None = None) -> list[Source]:
@@ -172,8 +172,12 @@ def hash_files(
     link: str = "auto",
     workers: int | None = None,
     advance: Callable[[int], None] | None = None,
+    present: frozenset[str] | set[str] = frozenset(),
 ) -> ScanResult:
-    """Digest every file (from the cache when its stat matches); store blobs when asked."""
+    """Digest every file (from the cache when its stat matches); store blobs when asked.
+
+    `present` holds digests known to be in the store already (those of a recorded
+    version), which spares checking each of them."""
     entries: list[FileEntry] = []
     stats: dict[str, StatEntry] = {}
     todo: list[WorkFile] = []
@@ -193,7 +197,9 @@ def hash_files(
     if advance is not None and entries:
         advance(len(entries))
     if store is not None and entries:
-        _ensure_stored(entries, files, store, link, result)
+        unverified = [e for e in entries if e.digest not in present]
+        if unverified:
+            _ensure_stored(unverified, files, store, link, result)
     if not todo:
         return result
 
@@ -239,6 +245,7 @@ def hash_files(
     for f, digest, new in outcomes:
         entries.append(FileEntry(f.tree_path, digest, f.size))
         stats[f.abspath] = StatEntry(f.size, f.mtime_ns, f.inode, digest)
+        result.hashed_paths.append(f.abspath)
         result.hashed += 1
         result.hashed_bytes += f.size
         if new:

@@ -18,7 +18,7 @@ CONTRACTS = ("monthly", "yearly", "two-year")
 
 def customers_table(
     rows: int = 5000, *, seed: int = 0, drift: float = 0.0, start_id: int = 1
-) -> object:
+) -> Any:
     import pyarrow as pa
 
     rng = random.Random(seed)

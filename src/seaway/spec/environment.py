@@ -1,0 +1,255 @@
+"""`environments/NAME.yaml`: which model versions serve in an environment, and how they roll out.
+
+target: local
+self_heal: true
+deployments:
+  churn-classifier:
+    version: 7                      # or an alias, resolved when promoting
+    strategy:
+      canary:
+        steps: [{weight: 10, pause: 2m}, {weight: 50, pause: 5m}]
+        analysis: {max_error_rate: 0.01, max_p99_ms: 50, min_requests: 200}
+    scale: {min: 0, max: 4, idle_timeout: 15m}
+    batching: {max_batch: 32, max_wait_us: 500}
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+
+from seaway.spec.types import NAME_PATTERN, Duration, Name, StrictModel, describe, invalid
+
+TargetKind = Literal["local", "kubernetes", "ray"]
+StrategyKind = Literal["direct", "canary", "blue_green", "shadow"]
+
+_ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def _version(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise invalid(f"a version number starts at 1, got {value}")
+        return value
+    if isinstance(value, str):
+        if value.isdigit():
+            return _version(int(value))
+        if _ALIAS_RE.match(value):
+            return value
+    raise invalid(f"expected a version number (7) or an alias (champion), got {describe(value)}")
+
+
+VersionRef = Annotated[
+    int | str,
+    PlainValidator(_version),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": NAME_PATTERN}]}
+    ),
+]
+
+
+class AnalysisSpec(StrictModel):
+    """Limits the candidate must respect on live traffic, checked every `interval`."""
+
+    max_error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Largest share of failed requests."
+    )
+    max_p50_ms: float | None = Field(default=None, gt=0, description="Median latency limit.")
+    max_p99_ms: float | None = Field(
+        default=None, gt=0, description="99th percentile latency limit."
+    )
+    max_prediction_psi: float | None = Field(
+        default=None, ge=0, description="Largest drift of candidate predictions from stable ones."
+    )
+    min_requests: int = Field(
+        default=100, ge=0, description="Requests needed before the figures are judged."
+    )
+    interval: Duration = Field(
+        default=Duration("30s"), description="How often the figures are checked."
+    )
+    failure_limit: int = Field(
+        default=1, ge=1, description="Failed checks in a row that abort the rollout."
+    )
+
+
+class CanaryStep(StrictModel):
+    weight: int = Field(gt=0, le=100, description="Percent of traffic sent to the candidate.")
+    pause: Duration | None = Field(
+        default=None, description="How long to hold this weight while the analysis runs."
+    )
+    analysis: AnalysisSpec | None = Field(
+        default=None, description="An analysis for this step instead of the strategy's."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> CanaryStep:
+        if (self.pause is None) == (self.analysis is None):
+            raise invalid("a canary step needs exactly one of `pause` or `analysis`")
+        return self
+
+
+class DirectStrategy(StrictModel):
+    """Switch all traffic at once."""
+
+
+class CanaryStrategy(StrictModel):
+    """Move traffic to the candidate in steps, aborting when the analysis fails."""
+
+    steps: list[CanaryStep] = Field(min_length=1, description="Increasing traffic weights.")
+    analysis: AnalysisSpec | None = Field(default=None, description="Checked during every step.")
+
+    @model_validator(mode="after")
+    def _increasing(self) -> CanaryStrategy:
+        weights = [s.weight for s in self.steps]
+        if any(b <= a for a, b in itertools.pairwise(weights)):
+            raise invalid(f"canary step weights must increase, got {weights}")
+        return self
+
+
+class BlueGreenStrategy(StrictModel):
+    """Run the candidate beside stable on a preview route, then switch all traffic."""
+
+    preview: Duration | None = Field(
+        default=None, description="How long the preview runs before the switch."
+    )
+    analysis: AnalysisSpec | None = Field(default=None, description="Checked during the preview.")
+    auto_promote: bool = Field(
+        default=True, description="Switch when the analysis passes; otherwise wait for a person."
+    )
+
+
+class ShadowStrategy(StrictModel):
+    """Mirror requests to the candidate without answering from it."""
+
+    percent: float = Field(default=100.0, gt=0, le=100, description="Share of requests mirrored.")
+    duration: Duration = Field(description="How long to mirror before deciding.")
+    analysis: AnalysisSpec | None = Field(default=None, description="Checked while mirroring.")
+
+
+class StrategySpec(StrictModel):
+    """Exactly one of direct, canary, blue_green or shadow."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    direct: DirectStrategy | None = None
+    canary: CanaryStrategy | None = None
+    blue_green: BlueGreenStrategy | None = None
+    shadow: ShadowStrategy | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_keys(cls, data: Any) -> Any:
+        # `direct:` with nothing after it is YAML for `direct: null`; it means the defaults.
+        if isinstance(data, dict):
+            return {
+                k: {} if v is None and k in ("direct", "blue_green") else v for k, v in data.items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StrategySpec:
+        chosen = [k for k in _STRATEGY_KEYS if k in self.model_fields_set]
+        if not chosen:
+            raise invalid("a strategy needs one of: " + ", ".join(_STRATEGY_KEYS))
+        if len(chosen) > 1:
+            raise invalid(f"a strategy has exactly one kind, got {' and '.join(chosen)}")
+        if getattr(self, chosen[0]) is None:
+            raise invalid(f"`{chosen[0]}` needs its settings")
+        return self
+
+    @property
+    def kind(self) -> StrategyKind:
+        if self.canary is not None:
+            return "canary"
+        if self.blue_green is not None:
+            return "blue_green"
+        if self.shadow is not None:
+            return "shadow"
+        return "direct"
+
+
+_STRATEGY_KEYS = ("direct", "canary", "blue_green", "shadow")
+
+
+class ScaleSpec(StrictModel):
+    min: int = Field(default=0, ge=0, description="Replicas kept loaded; 0 scales to zero.")
+    max: int = Field(default=1, ge=1, description="Most replicas.")
+    idle_timeout: Duration | None = Field(
+        default=None, description="Unload after this long without requests (when min is 0)."
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> ScaleSpec:
+        if self.min > self.max:
+            raise invalid(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class BatchingSpec(StrictModel):
+    max_batch: int = Field(default=32, ge=1, description="Most requests merged into one call.")
+    max_wait_us: int = Field(
+        default=1000,
+        ge=0,
+        description="Longest a request waits for a batch to fill (microseconds).",
+    )
+
+
+class DeploymentSpec(StrictModel):
+    version: VersionRef = Field(
+        description="A version number, or an alias resolved to a number when promoting."
+    )
+    strategy: StrategySpec = Field(
+        default_factory=lambda: StrategySpec(direct=DirectStrategy()),
+        description="How traffic moves to a new version.",
+    )
+    scale: ScaleSpec = Field(default_factory=ScaleSpec, description="Replicas and scale to zero.")
+    batching: BatchingSpec | None = Field(
+        default=None, description="Adaptive batching; off when omitted."
+    )
+
+
+class RequiresSpec(StrictModel):
+    signature: bool = Field(default=False, description="Only signed versions may deploy here.")
+    approval: bool = Field(
+        default=False, description="A promotion here needs an approval (see roles and policies)."
+    )
+
+
+class EnvironmentSpec(StrictModel):
+    description: str | None = Field(default=None, description="What the environment is for.")
+    target: TargetKind | list[TargetKind] = Field(
+        default="local",
+        description="Where it runs: the local gateway, rendered Kubernetes manifests, Ray Serve.",
+    )
+    self_heal: bool = Field(
+        default=False, description="Undo live changes that differ from git, not only report them."
+    )
+    requires: RequiresSpec = Field(
+        default_factory=RequiresSpec, description="Conditions every promotion here must meet."
+    )
+    deployments: dict[Name, DeploymentSpec] = Field(
+        default_factory=dict, description="Model name -> the version serving and its rollout."
+    )
+
+    @property
+    def targets(self) -> list[TargetKind]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+
+__all__ = [
+    "AnalysisSpec",
+    "BatchingSpec",
+    "BlueGreenStrategy",
+    "CanaryStep",
+    "CanaryStrategy",
+    "DeploymentSpec",
+    "DirectStrategy",
+    "EnvironmentSpec",
+    "RequiresSpec",
+    "ScaleSpec",
+    "ShadowStrategy",
+    "StrategySpec",
+]
