@@ -10,7 +10,7 @@ import pytest
 
 from seaway.data import datasets as ds
 from seaway.data.sqlite_lane import LANE_REVISION
-from seaway.errors import SpecError
+from seaway.errors import InputError, SpecError
 from seaway.project import Project
 from seaway.store.schema import SCHEMA_REVISION
 from tests.data.conftest import age, make_tree, write_random
@@ -100,6 +100,28 @@ def test_declared_path_and_checks_are_used_by_add(project_dir: Path) -> None:
     make_tree(project_dir / "data", 3)
     project = Project(project_dir)
     assert ds.add(project, "raw").version.n_files == 3
+    project.close()
+
+
+def test_a_declared_glob_adds_every_match(project_dir: Path) -> None:
+    (project_dir / "seaway.yaml").write_text(
+        "name: demo\ndatasets:\n  parts:\n    path: 'data/part-*.csv'\n"
+    )
+    for i in range(3):
+        write_random(project_dir / "data" / f"part-{i}.csv", 10, i)
+    write_random(project_dir / "data" / "other.csv", 10, 9)
+    project = Project(project_dir)
+    v = ds.add(project, "parts").version
+    assert sorted(e.path for e in ds.read_manifest(project, v)) == [
+        "part-0.csv",
+        "part-1.csv",
+        "part-2.csv",
+    ]
+    (project_dir / "seaway.yaml").write_text(
+        "name: demo\ndatasets:\n  parts:\n    path: 'data/nothing-*.csv'\n"
+    )
+    with pytest.raises(InputError, match="matches no file"):
+        ds.add(Project(project_dir), "parts")
     project.close()
 
 

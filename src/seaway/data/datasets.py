@@ -30,7 +30,7 @@ from seaway.data.scan import (
     walk,
 )
 from seaway.data.tree import FileEntry, decode_manifest, encode_manifest, tree_hash
-from seaway.errors import NotFound, UsageError
+from seaway.errors import InputError, NotFound, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -243,7 +243,19 @@ def _declared_paths(project: Project, name: str, decl: DatasetSettings | None) -
             f"no paths given and dataset '{name}' declares no path in seaway.yaml",
             hint=f"seaway data add {name} PATH..., or set datasets.{name}.path",
         )
-    return [project.root / p for p in decl.paths]
+    paths: list[Path] = []
+    for pattern in decl.paths:
+        if any(c in pattern for c in "*?["):
+            matches = sorted(project.root.glob(pattern))
+            if not matches:
+                raise InputError(
+                    f"datasets.{name}.path '{pattern}' in seaway.yaml matches no file",
+                    hint="check the pattern; it is relative to the project root",
+                )
+            paths.extend(matches)
+        else:
+            paths.append(project.root / pattern)
+    return paths
 
 
 def add(

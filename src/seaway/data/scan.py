@@ -11,15 +11,20 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from seaway.data.index import StatEntry
 from seaway.data.tree import FileEntry
 from seaway.errors import InputError, UsageError
-from seaway.store.blobs import BlobStore, LocalBlobStore
-from seaway.store.hashing import LARGE_FILE, hash_bytes, hash_file
+
+if TYPE_CHECKING:
+    from seaway.store.blobs import BlobStore
+
+# Hashing and storing import blake3, the blob store and a thread pool inside the functions
+# that use them: `data status` of an unchanged workspace needs none of them, and it must
+# answer in a small fraction of a second.
 
 # Folders that are never part of a dataset.
 SKIP_DIRS = frozenset({".git", ".seaway", ".dvc", "__pycache__"})
@@ -38,8 +43,7 @@ class Source:
         return {"path": self.stored, "kind": self.kind, "prefix": self.prefix}
 
 
-@dataclass
-class WorkFile:
+class WorkFile(NamedTuple):
     abspath: str
     tree_path: str
     size: int
@@ -134,6 +138,10 @@ def walk(sources: list[Source], *, missing_ok: bool = False) -> list[WorkFile]:
                 continue
             raise InputError(f"folder {src.stored} does not exist")
         base = str(src.path)
+        cut = len(base) + 1
+        prefix = f"{src.prefix}/" if src.prefix else ""
+        slash = os.sep == "/"
+        append = files.append
         stack = [base]
         while stack:
             current = stack.pop()
@@ -150,13 +158,9 @@ def walk(sources: list[Source], *, missing_ok: bool = False) -> list[WorkFile]:
                     if not entry.is_file():
                         continue
                     st = entry.stat()
-                    rel = entry.path[len(base) + 1 :]
-                    if os.sep != "/":
-                        rel = rel.replace(os.sep, "/")
-                    tree_path = f"{src.prefix}/{rel}" if src.prefix else rel
-                    files.append(
-                        WorkFile(entry.path, tree_path, st.st_size, st.st_mtime_ns, st.st_ino)
-                    )
+                    path = entry.path
+                    rel = path[cut:] if slash else path[cut:].replace(os.sep, "/")
+                    append(WorkFile(path, prefix + rel, st.st_size, st.st_mtime_ns, st.st_ino))
     return files
 
 
@@ -178,6 +182,10 @@ def hash_files(
 
     `present` holds digests known to be in the store already (those of a recorded
     version), which spares checking each of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from seaway.store.blobs import LocalBlobStore
+    from seaway.store.hashing import LARGE_FILE, hash_bytes, hash_file
     entries: list[FileEntry] = []
     stats: dict[str, StatEntry] = {}
     todo: list[WorkFile] = []
@@ -263,6 +271,8 @@ def _ensure_stored(
 ) -> None:
     """Files vouched for by the stat cache may still be missing from the store (after a gc,
     or with a different store): store those, and refresh the others against gc."""
+    from seaway.store.blobs import LocalBlobStore
+
     by_tree = {f.tree_path: f for f in files}
     local = store if isinstance(store, LocalBlobStore) else None
     for e in entries:

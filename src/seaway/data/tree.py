@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from seaway.store.hashing import hash_bytes
-
 MANIFEST_FORMAT = 1
 
 
@@ -53,6 +51,8 @@ def tree_hash(entries: list[FileEntry]) -> str:
 
 
 def _dir_hash(items: list[tuple[str, str, str, int]]) -> tuple[str, int]:
+    from seaway.store.hashing import hash_bytes
+
     items.sort()
     body = "".join(f"{kind} {digest} {size} {name}\n" for name, kind, digest, size in items)
     return hash_bytes(body.encode()), sum(size for _, _, _, size in items)

@@ -34,8 +34,8 @@ class StoreSpec(StrictModel):
     )
     link: LinkMode = Field(
         default="auto",
-        description="How checkouts materialise files from a local store: auto tries reflink, "
-        "then hardlink, then copy.",
+        description="How `data add` puts files into a local store: auto reflinks where the "
+        "filesystem can and copies otherwise; hardlink shares the file and makes it read-only.",
     )
 
 
