@@ -28,6 +28,8 @@ from seaway.store.hashing import LARGE_FILE, hash_bytes, hash_file, is_digest
 
 LINK_MODES = ("auto", "copy", "reflink", "hardlink")
 _TMP_DIR = "tmp"
+_TMP_PREFIX = ".tmp-"
+_BLOB_MODE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 _STALE_TMP_SECONDS = 3600
 
 
@@ -88,7 +90,6 @@ class LocalBlobStore:
         if prefix not in self._made_dirs:
             try:
                 (self.root / prefix).mkdir(parents=True, exist_ok=True)
-                self._tmp.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(
                     f"cannot create the blob store directory {self.root / prefix}: {exc}",
@@ -96,11 +97,12 @@ class LocalBlobStore:
                 ) from exc
             self._made_dirs.add(prefix)
 
-    def _tmp_path(self) -> Path:
-        return self._tmp / f"{uuid.uuid4().hex}.tmp"
+    def _tmp_path(self, digest: str) -> Path:
+        # In the blob's own folder: on ext4, renaming across folders and chmod-ing a freshly
+        # written file each cost several times the write of a 100 KiB blob.
+        return self.root / digest[:2] / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
 
     def _commit(self, tmp: Path, digest: str) -> None:
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(tmp, self.path(digest))
 
     def has(self, digest: str) -> bool:
@@ -121,10 +123,16 @@ class LocalBlobStore:
         if self.has(digest):
             return digest
         self._ensure_dir(digest[:2])
-        tmp = self._tmp_path()
+        tmp = self._tmp_path(digest)
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
+            # Created read-only: the mode applies to later opens, not to this descriptor.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _BLOB_MODE)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             self._commit(tmp, digest)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -152,7 +160,7 @@ class LocalBlobStore:
                 ) from exc
             os.chmod(src, stat.S_IMODE(os.stat(src).st_mode) & ~0o222)
             return True
-        tmp = self._tmp_path()
+        tmp = self._tmp_path(digest)
         try:
             if not (link in ("auto", "reflink") and self._reflink(src, tmp)):
                 if link == "reflink":
@@ -161,6 +169,7 @@ class LocalBlobStore:
                         hint="use link: auto or copy in the store settings",
                     )
                 shutil.copyfile(src, tmp)
+            os.chmod(tmp, _BLOB_MODE)
             self._commit(tmp, digest)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -221,14 +230,19 @@ class LocalBlobStore:
                 actual = hash_bytes(data)
                 if actual != digest:
                     raise _corrupt(digest, actual, str(path))
-                tmp.write_bytes(data)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
             else:
                 actual = hash_file(path, size)
                 if actual != digest:
                     raise _corrupt(digest, actual, str(path))
                 if not self._reflink(path, tmp):
                     shutil.copyfile(path, tmp)
-            os.chmod(tmp, 0o644)
             os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -268,14 +282,20 @@ class LocalBlobStore:
     def clean_temp(self) -> int:
         """Remove temporary files left by interrupted writes (older than an hour)."""
         removed = 0
-        if not self._tmp.is_dir():
+        if not self.root.is_dir():
             return 0
         cutoff = time.time() - _STALE_TMP_SECONDS
-        for entry in os.scandir(self._tmp):
-            with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-                    removed += 1
+        folders = [e.path for e in os.scandir(self.root) if e.is_dir() and len(e.name) == 2]
+        if self._tmp.is_dir():
+            folders.append(str(self._tmp))  # where earlier versions put them
+        for folder in folders:
+            for entry in os.scandir(folder):
+                if folder != str(self._tmp) and not entry.name.startswith(_TMP_PREFIX):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
         return removed
 
 
