@@ -99,3 +99,43 @@ def test_errors_exit_2_with_what_and_hint(added: Path, cli) -> None:  # type: ig
 def test_gc_dry_run_json(added: Path, cli) -> None:  # type: ignore[no-untyped-def]
     doc = _json(cli("data", "gc", "--dry-run", "--min-age", "0", "--json"))
     assert doc["dry_run"] is True and doc["removed"] == 0 and doc["kept"] == 3
+
+
+CHECKED_SPEC = """\
+name: demo
+datasets:
+  people:
+    path: people.csv
+    checks:
+      - {column: age, min: 0}
+      - {column: name, not_null: true}
+"""
+
+
+def test_a_failing_check_keeps_the_version_marked_failed(project_dir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    (project_dir / "seaway.yaml").write_text(CHECKED_SPEC)
+    (project_dir / "people.csv").write_text("name,age\nann,31\nbob,-4\n")
+    result = cli("data", "add", "people", "--json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["ref"] == "people@1" and doc["checks"] == "failed"
+    failed = [r for r in doc["check_report"]["results"] if r["status"] == "failed"]
+    assert [r["column"] for r in failed] == ["age"]
+
+    logged = _json(cli("data", "log", "people", "--json"))["versions"][0]
+    assert logged["checks"] == "failed"
+    assert cli("data", "check", "people@1").exit_code == 1
+
+    (project_dir / "people.csv").write_text("name,age\nann,31\nbob,4\n")
+    fixed = cli("data", "add", "people", "--json")
+    assert fixed.exit_code == 0
+    assert json.loads(fixed.stdout)["checks"] == "passed"
+
+
+def test_a_malformed_spec_is_exit_2_naming_file_line_and_field(project_dir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    (project_dir / "seaway.yaml").write_text("name: demo\ndatasets:\n  people:\n    pth: x.csv\n")
+    (project_dir / "x.csv").write_text("a\n1\n")
+    result = cli("data", "add", "people", "x.csv")
+    assert result.exit_code == 2
+    assert "seaway.yaml:4:5" in result.stderr and "did you mean 'path'" in result.stderr
+    assert "Traceback" not in result.stderr

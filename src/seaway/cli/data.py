@@ -59,8 +59,7 @@ def add_cmd(
     if link is not None and link not in LINK_MODES:
         raise UsageError(f"unknown link mode {link!r}", hint="use one of: " + ", ".join(LINK_MODES))
     project = STATE.project()
-    total: list[int] = []
-    with progress(f"adding {name}", None) as advance:
+    with progress(f"adding {name}") as bar:
         result = add(
             project,
             name,
@@ -69,8 +68,8 @@ def add_cmd(
             link=link,
             checks=not no_checks,
             workers=jobs,
-            on_total=total.append,
-            advance=advance,
+            on_total=bar.set_total,
+            advance=bar.advance,
         )
     if as_json:
         print_json(result.to_dict())
@@ -247,8 +246,10 @@ def checkout_cmd(
     """Write a dataset version's files into a folder (verified, atomic per file)."""
     from seaway.data.checkout import checkout
 
-    with progress(f"checking out {ref}", None) as advance:
-        result = checkout(STATE.project(), ref, dest, force=force, advance=advance)
+    with progress(f"checking out {ref}") as bar:
+        result = checkout(
+            STATE.project(), ref, dest, force=force, on_total=bar.set_total, advance=bar.advance
+        )
     if as_json:
         print_json(result.to_dict())
         return
@@ -281,8 +282,8 @@ def verify_cmd(as_json: JsonOpt = False) -> None:
     """Re-hash every blob that a version references; exit 1 if any is corrupt or missing."""
     from seaway.data.maintenance import verify
 
-    with progress("verifying", None) as advance:
-        report = verify(STATE.project(), advance=advance)
+    with progress("verifying") as bar:
+        report = verify(STATE.project(), on_total=bar.set_total, advance=bar.advance)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:

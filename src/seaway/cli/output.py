@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -72,26 +72,40 @@ def table(
     console().print(t)
 
 
-@contextmanager
-def progress(description: str, total: int | None) -> Iterator[Any]:
-    """A progress bar on a terminal; a no-op callback elsewhere.
+def _ignore(_n: int = 1) -> None:
+    pass
 
-    Yields `advance(n)`; it is cheap to call from worker threads.
-    """
+
+class Progress:
+    """What a long command reports: the amount of work once known, then steps done.
+
+    Both are cheap to call from worker threads; off a terminal they do nothing."""
+
+    def __init__(self) -> None:
+        self.set_total: Callable[[int], None] = _ignore
+        self.advance: Callable[[int], None] = _ignore
+
+
+@contextmanager
+def progress(description: str) -> Iterator[Progress]:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
     from seaway._util import stderr_is_terminal
 
+    report = Progress()
     if not stderr_is_terminal():
-        yield lambda n=1: None
+        yield report
         return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
     )
+    from rich.progress import (
+        Progress as RichProgress,
+    )
 
-    with Progress(
+    with RichProgress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -99,5 +113,13 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
         console=err_console(),
         transient=True,
     ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        task = bar.add_task(description, total=None)
+
+        def set_total(total: int) -> None:
+            bar.update(task, total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        report.set_total, report.advance = set_total, advance
+        yield report

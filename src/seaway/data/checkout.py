@@ -44,6 +44,7 @@ def checkout(
     dest: Path,
     *,
     force: bool = False,
+    on_total: Callable[[int], None] | None = None,
     advance: Callable[[int], None] | None = None,
 ) -> CheckoutResult:
     """Write the files of `ref` under `dest`. Files already there with the right content
@@ -80,6 +81,8 @@ def checkout(
         )
 
     blobs = project.blobs
+    if on_total is not None:
+        on_total(len(todo))
 
     def write(e: FileEntry) -> int:
         target = dest / e.path

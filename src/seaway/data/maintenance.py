@@ -93,7 +93,12 @@ def referenced_blobs(
     return used
 
 
-def verify(project: Project, *, advance: Callable[[int], None] | None = None) -> VerifyReport:
+def verify(
+    project: Project,
+    *,
+    on_total: Callable[[int], None] | None = None,
+    advance: Callable[[int], None] | None = None,
+) -> VerifyReport:
     problems: list[BlobProblem] = []
     used = referenced_blobs(project, problems)
     broken_manifests = {p.digest for p in problems}
@@ -106,6 +111,8 @@ def verify(project: Project, *, advance: Callable[[int], None] | None = None) ->
         return digest, state
 
     todo = [d for d in used if d not in broken_manifests]
+    if on_total is not None:
+        on_total(len(todo))
     with ThreadPoolExecutor(max_workers=default_workers()) as pool:
         for digest, state in pool.map(check, todo):
             if state != "ok":

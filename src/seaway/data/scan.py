@@ -186,6 +186,7 @@ def hash_files(
 
     from seaway.store.blobs import LocalBlobStore
     from seaway.store.hashing import LARGE_FILE, hash_bytes, hash_file
+
     entries: list[FileEntry] = []
     stats: dict[str, StatEntry] = {}
     todo: list[WorkFile] = []

@@ -2,8 +2,8 @@
 
 `data add` of a large, mostly unchanged folder is meant to take a fraction of a second;
 importing SQLAlchemy alone takes about 0.15-0.3 s on the target machines. So when the
-metadata database is a local SQLite file already migrated to exactly the schema revision
-this module was written for, the two statements `data add` needs (find the latest version,
+metadata database is a local SQLite file already migrated to a schema revision this module
+was checked against, the two statements `data add` needs (find the latest version,
 record a new one with its event) run through `sqlite3` directly, with the same locking as
 MetadataStore (`BEGIN IMMEDIATE`, busy timeout) and the same stored formats as SQLAlchemy
 (timestamps as `YYYY-MM-DD HH:MM:SS.ffffff` UTC, JSON as text). Everything else, and every
@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# The schema revision (seaway.store.schema.SCHEMA_REVISION) these statements match.
-LANE_REVISION = "0001"
+# The schema revisions (seaway.store.schema.SCHEMA_REVISION) whose datasets, dataset_versions
+# and events tables these statements match. Add a revision here only after checking that its
+# migration leaves those tables as they are.
+LANE_REVISIONS = frozenset({"0001", "0002"})
 _BUSY_MS = 30_000
 
 _VERSION_COLUMNS = (
@@ -62,7 +64,7 @@ class SqliteLane:
             row = self.conn.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.Error:
             row = None
-        self.usable = row is not None and row[0] == LANE_REVISION
+        self.usable = row is not None and row[0] in LANE_REVISIONS
 
     def close(self) -> None:
         self.conn.close()
