@@ -230,7 +230,9 @@ def hash_files(
                     new = True
             else:
                 digest = hash_file(f.abspath, f.size)
-                if store is not None:
+                # Hard links are made afterwards on one thread: linking is cheap, and
+                # several threads linking into the same folders only contend in the kernel.
+                if store is not None and link != "hardlink":
                     new = store.put_file(Path(f.abspath), digest, link=link)
                     if not new and local is not None:
                         local.touch(digest)
@@ -251,6 +253,8 @@ def hash_files(
     else:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             outcomes = list(pool.map(work, todo))
+    if store is not None and link == "hardlink":
+        outcomes = [(f, d, _link(store, f, d)) for f, d, _ in outcomes]
     for f, digest, new in outcomes:
         entries.append(FileEntry(f.tree_path, digest, f.size))
         stats[f.abspath] = StatEntry(f.size, f.mtime_ns, f.inode, digest)
@@ -261,6 +265,15 @@ def hash_files(
             result.stored += 1
             result.stored_bytes += f.size
     return result
+
+
+def _link(store: BlobStore, f: WorkFile, digest: str) -> bool:
+    from seaway.store.blobs import LocalBlobStore
+
+    new = store.put_file(Path(f.abspath), digest, link="hardlink")
+    if not new and isinstance(store, LocalBlobStore):
+        store.touch(digest)
+    return new
 
 
 def _ensure_stored(
