@@ -25,7 +25,7 @@ class DemoResult:
 def run_demo(directory: Path, *, say: Callable[[str], None] = print) -> DemoResult:
     from seaway.data.datasets import add, diff, status
     from seaway.data.quality import check_version
-    from seaway.example.data import write_customers
+    from seaway.example import write_customers
     from seaway.init import init_project
     from seaway.project import Project
 
@@ -61,7 +61,7 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = print) -> DemoResu
         step("data status", unchanged.state == "unchanged", f"customers is {unchanged.state}")
 
         # New customers arrive with a shifted distribution: the workspace changes.
-        write_customers(init.root / "data" / "customers.parquet", rows=6000, seed=1, drift=0.5)
+        write_customers(init.root, rows=6000, seed=1, drift=0.5)
         (changed,) = status(project, "customers")
         step(
             "data status",

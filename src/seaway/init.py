@@ -51,8 +51,18 @@ def init_project(
         _git(root, "init", "-q")
         result.git_initialised = True
 
-    spec.write_text(templates.SEAWAY_YAML.format(name=_slug(name or root.name)))
-    result.created.append(SPEC_FILE)
+    if example_data:
+        from seaway.example import copy_example, write_customers
+
+        result.created.extend(copy_example(root))
+        if name:
+            text = spec.read_text().replace("name: churn", f"name: {_slug(name)}", 1)
+            spec.write_text(text)
+        write_customers(root)
+        result.created.append("data/customers.parquet")
+    else:
+        spec.write_text(templates.SEAWAY_YAML.format(name=_slug(name or root.name)))
+        result.created.append(SPEC_FILE)
     envs = root / "environments"
     envs.mkdir(exist_ok=True)
     for env, self_heal in (("staging", "true"), ("prod", "true")):
@@ -64,11 +74,6 @@ def init_project(
     result.created.append(f"{STATE_DIR}/")
     if _add_gitignore(root / ".gitignore"):
         result.created.append(".gitignore entry")
-    if example_data:
-        from seaway.example.data import write_customers
-
-        write_customers(root / "data" / "customers.parquet")
-        result.created.append("data/customers.parquet")
     return result
 
 

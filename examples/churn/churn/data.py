@@ -1,4 +1,4 @@
-"""Seeded synthetic customer data for the churn example.
+"""Seeded synthetic customer data for the churn example (`python -m churn.data`).
 
 Pure Python plus pyarrow, so the example needs nothing beyond seaway's own dependencies.
 `drift` shifts the distributions (older customers, higher charges, more churn), which the
@@ -68,3 +68,19 @@ def write_customers(
     table = customers_table(rows, seed=seed, drift=drift, start_id=start_id)
     pq.write_table(table, path)
     return path
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write seeded synthetic customer data.")
+    parser.add_argument("path", nargs="?", default="data/customers.parquet")
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--drift", type=float, default=0.0, help="shift the distributions")
+    args = parser.parse_args()
+    write_customers(Path(args.path), args.rows, seed=args.seed, drift=args.drift)
+
+
+if __name__ == "__main__":
+    main()
