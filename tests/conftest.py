@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -106,8 +107,8 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
+@contextlib.contextmanager
+def private_pg_database() -> Iterator[str]:
     """A fresh database of its own on the shared server, dropped afterwards."""
     import psycopg
 
@@ -120,6 +121,12 @@ def pg_url(pg_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    with private_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

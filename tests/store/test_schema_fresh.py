@@ -4,6 +4,7 @@ ways must give the same schema, or upgraded databases would differ from new ones
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import create_engine, inspect
 
 from seaway.store.metadata import MetadataStore
 from seaway.store.schema import SCHEMA_REVISION
+from tests.conftest import private_pg_database
 
 
 def _describe(url: str) -> dict[str, Any]:
@@ -52,21 +54,9 @@ def second_url(metadata_url: str, request: pytest.FixtureRequest, tmp_path) -> s
 
 
 @pytest.fixture
-def pg_url_second(pg_server: str) -> Any:
-    # A second private database on the shared server, dropped afterwards.
-    import uuid
-
-    import psycopg
-
-    name = f"seaway_test_{uuid.uuid4().hex[:12]}"
-    admin = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def pg_url_second(pg_server: str) -> Iterator[str]:
+    with private_pg_database() as url:
+        yield url
 
 
 def test_fresh_database_equals_the_migrated_one(metadata_url: str, second_url: str) -> None:

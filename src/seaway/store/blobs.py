@@ -48,6 +48,17 @@ class BlobStore(Protocol):
     def clean_temp(self) -> int: ...
 
 
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create `path` (which must not exist) with `mode` and write all of `data`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def _corrupt(digest: str, actual: str, where: str) -> IntegrityError:
     return IntegrityError(
         f"blob {digest[:12]} at {where} is corrupt: expected BLAKE3 {digest}, got {actual}",
@@ -126,13 +137,7 @@ class LocalBlobStore:
         tmp = self._tmp_path(digest)
         try:
             # Created read-only: the mode applies to later opens, not to this descriptor.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _BLOB_MODE)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
+            _write_new(tmp, data, _BLOB_MODE)
             self._commit(tmp, digest)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -230,13 +235,7 @@ class LocalBlobStore:
                 actual = hash_bytes(data)
                 if actual != digest:
                     raise _corrupt(digest, actual, str(path))
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                finally:
-                    os.close(fd)
+                _write_new(tmp, data, 0o666)
             else:
                 actual = hash_file(path, size)
                 if actual != digest:
