@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from seaway.project import Project
+
 PG_ADMIN_URL = os.environ.get("SEAWAY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 MINIMAL_SPEC = "name: demo\n"
@@ -135,3 +137,17 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'meta' / 'seaway.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store_env(metadata_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the project's metadata at SQLite or PostgreSQL (parametrised)."""
+    monkeypatch.setenv("SEAWAY_METADATA_URL", metadata_url)
+    return metadata_url
+
+
+@pytest.fixture
+def project(project_dir: Path, store_env: str) -> Project:
+    p = Project(project_dir)
+    yield p  # type: ignore[misc]
+    p.close()

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from seaway.project import Project
-
 
 def write_random(path: Path, size: int, seed: int) -> bytes:
     data = random.Random(seed).randbytes(size)
@@ -31,20 +29,6 @@ def age(path: Path, seconds: float = 10.0) -> None:
     for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
         st = p.stat()
         os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns - int(seconds * 1e9)))
-
-
-@pytest.fixture
-def store_env(metadata_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point the project's metadata at SQLite or PostgreSQL (parametrised)."""
-    monkeypatch.setenv("SEAWAY_METADATA_URL", metadata_url)
-    return metadata_url
-
-
-@pytest.fixture
-def project(project_dir: Path, store_env: str) -> Project:
-    p = Project(project_dir)
-    yield p  # type: ignore[misc]
-    p.close()
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from seaway._util import utcnow
+from seaway.store.events import record_event
 from seaway.store.metadata import MetadataStore
-from seaway.store.schema import dataset_versions, datasets, events
+from seaway.store.schema import dataset_versions, datasets
 
 DATASET = "shared"
 
@@ -28,14 +29,7 @@ def insert_events(store: MetadataStore, worker: int, count: int) -> dict[str, An
     for i in range(count):
 
         def one(conn: sa.Connection, i: int = i) -> int:
-            row = conn.execute(
-                events.insert()
-                .values(
-                    ts=utcnow(), kind="test.event", actor=f"w{worker}", subject=f"w{worker}-{i}"
-                )
-                .returning(events.c.id)
-            )
-            return int(row.scalar_one())
+            return record_event(conn, "test.event", f"w{worker}-{i}", actor=f"w{worker}")
 
         ids.append(store.run_write(one))
     return {"ids": ids}

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from seaway._util import utcnow
 from seaway.errors import StoreError
+from seaway.store.events import record_event
 from seaway.store.metadata import MetadataStore, mask_url
 from seaway.store.schema import SCHEMA_REVISION, datasets, events
 
@@ -34,8 +35,8 @@ def sqlite_file(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def event_row(subject: str) -> dict[str, Any]:
-    return {"ts": utcnow(), "kind": "test", "actor": "me", "subject": subject}
+def add_event(conn: sa.Connection, subject: str) -> int:
+    return record_event(conn, "test", subject, actor="me")
 
 
 def count_events(store: MetadataStore) -> int:
@@ -58,12 +59,11 @@ PROBE = textwrap.dedent(
     """
     import json, sys
     import sqlalchemy as sa
-    from seaway._util import utcnow
     from seaway.store.metadata import MetadataStore
     from seaway.store.schema import events
     store = MetadataStore(sys.argv[1])
-    store.run_write(lambda c: c.execute(events.insert().values(
-        ts=utcnow(), kind="probe", actor="probe", subject="probe")))
+    from seaway.store.events import record_event
+    store.run_write(lambda c: record_event(c, "probe", "probe", actor="probe"))
     with store.read() as c:
         n = c.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
     print(json.dumps({"alembic": "alembic" in sys.modules, "events": n}))
@@ -89,23 +89,51 @@ def test_migrations_run_once_and_a_current_database_skips_alembic(metadata_url: 
     second = probe(metadata_url)
     assert second == {"alembic": False, "events": 2}
 
-    # A database left at an older revision is upgraded by Alembic, keeping its rows.
+
+def test_an_old_database_is_upgraded_and_its_events_chained(metadata_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    import seaway.store.metadata as metadata_module
+
+    # A database made by the first release: migrated to 0001 only, events without a chain.
+    if metadata_url.startswith("sqlite:///"):
+        Path(metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(metadata_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE step_cache"))
-        conn.execute(sa.text("DROP TABLE run_steps"))
-        conn.execute(sa.text("DROP TABLE run_artifacts"))
-        conn.execute(sa.text("DROP TABLE run_latest_metrics"))
-        conn.execute(sa.text("DROP TABLE run_metrics"))
-        conn.execute(sa.text("DROP TABLE run_params"))
-        conn.execute(sa.text("DROP TABLE runs"))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option(
+            "script_location", str(Path(metadata_module.__file__).parent / "migrations")
+        )
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.commit()
+        for i in range(3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (ts, kind, actor, subject) VALUES (:ts, 'old', 'me', :s)"
+                ),
+                {"ts": utcnow(), "s": f"old:{i}"},
+            )
+        conn.commit()
     engine.dispose()
-    third = probe(metadata_url)
-    assert third == {"alembic": True, "events": 3}
-    engine = sa.create_engine(metadata_url)
-    assert "runs" in sa.inspect(engine).get_table_names()
-    engine.dispose()
+
+    upgraded = probe(metadata_url)
+    assert upgraded == {"alembic": True, "events": 4}
+    store = MetadataStore(metadata_url)
+    with store.read() as conn:
+        seqs = conn.execute(sa.text("SELECT seq FROM events ORDER BY seq")).scalars().all()
+    assert seqs == [1, 2, 3, 4]
+    store.close()
+
+    class _P:  # just enough of a Project for verify_chain
+        metadata = MetadataStore(metadata_url)
+
+    from seaway.audit.verify import verify_chain
+
+    report = verify_chain(_P())  # type: ignore[arg-type]
+    assert report.ok and report.events == 4
+    _P.metadata.close()
 
 
 def test_database_newer_than_the_code_is_refused(metadata_url: str) -> None:
@@ -160,7 +188,7 @@ def test_sqlite_write_holds_the_write_lock_from_its_start(tmp_path: Path) -> Non
 
 def test_in_memory_sqlite_keeps_its_schema_and_rows() -> None:
     store = MetadataStore("sqlite:///:memory:")
-    store.run_write(lambda conn: conn.execute(events.insert().values(**event_row("a"))))
+    store.run_write(lambda conn: add_event(conn, "a"))
     assert count_events(store) == 1
     store.close()
 
@@ -225,7 +253,7 @@ def test_mask_url_hides_the_whole_password(url: str, masked: str) -> None:
 
 def test_a_failed_write_leaves_nothing_behind(store: MetadataStore) -> None:
     with pytest.raises(RuntimeError), store.write() as conn:
-        conn.execute(events.insert().values(**event_row("half")))
+        add_event(conn, "half")
         raise RuntimeError("boom")
     assert count_events(store) == 0
 
@@ -240,7 +268,7 @@ def test_run_write_retries_a_unique_race_without_keeping_the_losing_attempt(
 
     def create_once(conn: sa.Connection) -> str:
         calls.append(1)
-        conn.execute(events.insert().values(**event_row(f"attempt {len(calls)}")))
+        add_event(conn, f"attempt {len(calls)}")
         if len(calls) == 1:
             # As if another process had created "d" between our check and our insert.
             conn.execute(datasets.insert().values(name="d", created_at=utcnow()))

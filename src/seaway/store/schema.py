@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -65,8 +65,13 @@ events = Table(
     Column("actor", String(200), nullable=False),
     Column("subject", String(400), nullable=False),
     Column("data", JSON, nullable=True),
+    # The hash chain (see seaway.store.chain): position, link to the previous event, own hash.
+    Column("seq", Integer, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     Index("ix_events_kind_ts", "kind", "ts"),
     Index("ix_events_subject", "subject"),
+    UniqueConstraint("seq", name="uq_events_seq"),
 )
 
 runs = Table(

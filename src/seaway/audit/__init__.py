@@ -1,0 +1,1 @@
+"""The audit log: listing events and verifying their hash chain."""
