@@ -15,7 +15,6 @@ from seaway import __version__
 from seaway.cli import audit as audit_cli
 from seaway.cli import data as data_cli
 from seaway.cli import init as init_cli
-from seaway.cli import run as run_cli
 from seaway.cli import spec as spec_cli
 from seaway.cli.state import STATE
 
@@ -65,6 +64,5 @@ def _root(
 
 init_cli.register(app)
 spec_cli.register(app)
-run_cli.register(app)
 app.add_typer(data_cli.app, name="data", help="Versioned datasets: add, status, diff, check, …")
 app.add_typer(audit_cli.app, name="audit", help="The tamper-evident event log: list, verify.")
