@@ -15,6 +15,8 @@ from seaway import __version__
 from seaway.cli import audit as audit_cli
 from seaway.cli import data as data_cli
 from seaway.cli import init as init_cli
+from seaway.cli import policy as policy_cli
+from seaway.cli import scan as scan_cli
 from seaway.cli import spec as spec_cli
 from seaway.cli.state import STATE
 
@@ -66,3 +68,5 @@ init_cli.register(app)
 spec_cli.register(app)
 app.add_typer(data_cli.app, name="data", help="Versioned datasets: add, status, diff, check, …")
 app.add_typer(audit_cli.app, name="audit", help="The tamper-evident event log: list, verify.")
+scan_cli.register(app)
+app.add_typer(policy_cli.app, name="policy", help="Promotion policies (CEL): test, eval.")

@@ -1,0 +1,105 @@
+"""Promotion policies (CEL), roles and permissions.
+
+Policies live in `seaway.yaml`:
+
+    policies:
+      - name: prod-needs-approval
+        when: 'environment == "prod"'
+        require: 'version.signed && gates.passed && approvals.exists(a,
+                  a.role == "release-manager" && a.actor != version.author)'
+        message: "prod needs a signed, gated version and a release manager's approval"
+
+`compile_policies(spec.policies)` compiles them once (a `PolicyError`, exit 2, names the
+policy, the expression, the line:column within it and what is wrong); `evaluate(policies,
+request)` returns a `PolicyDecision`: per policy whether it applies (`when`), whether it
+passed (`require`), its message when it blocks, and an evaluation error, if any (such a
+policy blocks); `allowed` overall.
+
+The request context: the CEL variables a policy can use (built by `PolicyRequest`; the
+registry builds it from a model version, tests and `seaway policy eval` from YAML/JSON):
+
+| variable | CEL type | meaning |
+| --- | --- | --- |
+| `environment` | string | the target environment (`prod`) |
+| `model` | string | the model's name |
+| `version.number` | int | the candidate version (7 for churn@7) |
+| `version.author` | string | who registered it |
+| `version.metrics` | map(string, double) | metric name -> value (`version.metrics.auc`) |
+| `version.signed` | bool | a valid signature is attached |
+| `version.scan` | string | file scan verdict: safe, suspicious, dangerous, error, unscanned |
+| `version.lineage` | map(string, dyn) | run, datasets, code revision (free-form) |
+| `version.age_hours` | double | hours since it was registered |
+| `version.aliases` | list(string) | aliases on the version (champion, …) |
+| `gates.passed` | bool | every required gate passed |
+| `gates.results` | list(map) | per gate: `name`, `kind`, `status`, `required` (bool) |
+| `approvals` | list(map) | one per approval: `actor`, `role`, `comment`, `at` (ISO 8601 text) |
+| `actor` | string | who asks for the promotion |
+| `roles` | list(string) | the actor's roles |
+
+Facts left out of a request count against it: unsigned, gates not passed, scan
+`unscanned`, no approvals. Reading a key that is not there (`version.metrics.auc` for a
+version without that metric) is an evaluation error, which blocks; guard optional keys with
+`has(version.metrics.auc)` or `"auc" in version.metrics`.
+
+Roles and permissions are in `seaway.policy.roles` (`permits`); policy tests kept in the
+repository (`policies/tests/*.yaml`) in `seaway.policy.suite` (`run_policy_tests`). The CEL
+library is `cel-python` (the `policy` extra); without it, compiling a policy raises an error
+that says how to install it.
+"""
+
+from __future__ import annotations
+
+from seaway.policy.engine import (
+    CompiledPolicy,
+    PolicyDecision,
+    PolicyOutcome,
+    compile_policies,
+    compile_policy,
+    evaluate,
+)
+from seaway.policy.errors import CelUnavailable, ExpressionProblem, PermissionDenied, PolicyError
+from seaway.policy.request import (
+    Approval,
+    GateFacts,
+    GateResultFacts,
+    PolicyRequest,
+    VersionFacts,
+    load_request,
+)
+from seaway.policy.roles import covers, permissions_of, permits, require_permission, roles_granting
+from seaway.policy.suite import (
+    Expectation,
+    PolicyTestCase,
+    TestOutcome,
+    load_policy_tests,
+    run_policy_tests,
+)
+
+__all__ = [
+    "Approval",
+    "CelUnavailable",
+    "CompiledPolicy",
+    "Expectation",
+    "ExpressionProblem",
+    "GateFacts",
+    "GateResultFacts",
+    "PermissionDenied",
+    "PolicyDecision",
+    "PolicyError",
+    "PolicyOutcome",
+    "PolicyRequest",
+    "PolicyTestCase",
+    "TestOutcome",
+    "VersionFacts",
+    "compile_policies",
+    "compile_policy",
+    "covers",
+    "evaluate",
+    "load_policy_tests",
+    "load_request",
+    "permissions_of",
+    "permits",
+    "require_permission",
+    "roles_granting",
+    "run_policy_tests",
+]
