@@ -50,3 +50,4 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
     assert "customers@2" in result.stdout
+    assert "4 of 4 steps cached" in result.stdout  # the second run of the pipeline

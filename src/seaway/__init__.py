@@ -13,6 +13,20 @@ __version__ = "0.1.0"
 _LAZY = {
     "Project": "seaway.project",
     "SeawayError": "seaway.errors",
+    "start_run": "seaway.tracking.fluent",
+    "end_run": "seaway.tracking.fluent",
+    "active_run": "seaway.tracking.fluent",
+    "log_metric": "seaway.tracking.fluent",
+    "log_metrics": "seaway.tracking.fluent",
+    "log_param": "seaway.tracking.fluent",
+    "log_params": "seaway.tracking.fluent",
+    "log_artifact": "seaway.tracking.fluent",
+    "set_tag": "seaway.tracking.fluent",
+    "set_tags": "seaway.tracking.fluent",
+    "flush": "seaway.tracking.fluent",
+    "search_runs": "seaway.tracking.search",
+    "RunStore": "seaway.tracking.store",
+    "run_pipeline": "seaway.pipeline.runner",
 }
 
 
@@ -22,4 +36,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'seaway' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    # Cached as a module global: `seaway.log_metric` in a hot loop then skips this hook.
+    globals()[name] = value
+    return value

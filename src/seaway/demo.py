@@ -1,6 +1,8 @@
 """The whole loop on the bundled example, with embedded defaults (`seaway demo`).
 
-It grows with seaway: today it covers versioned data and its quality checks.
+It grows with seaway: today it covers versioned data and its quality checks, and the
+training pipeline run twice (the second run entirely from the step cache), ending with the
+runs table.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = print) -> DemoResu
     from seaway.data.quality import check_version
     from seaway.example import write_customers
     from seaway.init import init_project
+    from seaway.pipeline import run_pipeline
     from seaway.project import Project
+    from seaway.tracking.search import search_runs
 
     result = DemoResult(directory.resolve())
 
@@ -76,7 +80,36 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = print) -> DemoResu
         )
         d = diff(project, "customers")
         step("data diff", bool(d.changes), f"{d.old.ref} → {d.new.ref}: {d.counts()}")
+
+        first_run = run_pipeline(project, "train")
+        ran = [s.step for s in first_run.steps if s.status == "ran"]
+        step(
+            "run train",
+            first_run.status == "succeeded" and len(ran) == len(first_run.steps),
+            f"run #{first_run.seq}: {len(ran)} steps ran, auc "
+            f"{first_run.metrics.get('auc', float('nan')):.3f}",
+        )
+        second_run = run_pipeline(project, "train")
+        cached = [s.step for s in second_run.steps if s.status == "cached"]
+        step(
+            "run train again",
+            second_run.status == "succeeded" and len(cached) == len(second_run.steps),
+            f"run #{second_run.seq}: {len(cached)} of {len(second_run.steps)} steps cached",
+        )
+        say("")
+        say(_runs_table(search_runs(project, pipeline="train")))
         project.close()
     finally:
         os.chdir(previous)
     return result
+
+
+def _runs_table(runs: list[Any]) -> str:
+    rows = [("run", "status", "duration", "auc", "accuracy")]
+    for r in runs:
+        duration = f"{r.duration_s:.2f}s" if r.duration_s is not None else ""
+        metrics = [f"{r.metrics[k]:.3f}" if k in r.metrics else "" for k in ("auc", "accuracy")]
+        rows.append((f"#{r.seq} {r.id[:8]}", r.status, duration, *metrics))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(text.rstrip() for text in lines)

@@ -16,6 +16,8 @@ from seaway.cli import audit as audit_cli
 from seaway.cli import data as data_cli
 from seaway.cli import init as init_cli
 from seaway.cli import policy as policy_cli
+from seaway.cli import run as run_cli
+from seaway.cli import runs as runs_cli
 from seaway.cli import scan as scan_cli
 from seaway.cli import spec as spec_cli
 from seaway.cli.state import STATE
@@ -66,7 +68,9 @@ def _root(
 
 init_cli.register(app)
 spec_cli.register(app)
+run_cli.register(app)
 app.add_typer(data_cli.app, name="data", help="Versioned datasets: add, status, diff, check, …")
 app.add_typer(audit_cli.app, name="audit", help="The tamper-evident event log: list, verify.")
+app.add_typer(runs_cli.app, name="runs", help="Runs: list, show, compare, logs, export.")
 scan_cli.register(app)
 app.add_typer(policy_cli.app, name="policy", help="Promotion policies (CEL): test, eval.")

@@ -77,7 +77,15 @@ def referenced_blobs(
 ) -> dict[str, list[str]]:
     """digest → the versions that use it. Unreadable manifests go to `problems`."""
     used: dict[str, list[str]] = {}
-    for ref, manifest_hash in _all_versions(project):
+    from seaway.pipeline.refs import pipeline_references
+
+    manifests = list(_all_versions(project))
+    for ref, digest, is_manifest in pipeline_references(project):
+        if is_manifest:
+            manifests.append((ref, digest))
+        else:
+            used.setdefault(digest, []).append(ref)
+    for ref, manifest_hash in manifests:
         used.setdefault(manifest_hash, []).append(ref)
         try:
             entries = decode_manifest(project.blobs.get_bytes(manifest_hash))
