@@ -264,3 +264,27 @@ def test_a_multiprocessing_worker_writes_its_last_metrics(project: Project, tmp_
     )
     assert result.returncode == 0, result.stderr
     assert _reader(project).get(run.id).metrics == {"auc": 0.93}
+
+
+def test_gc_keeps_logged_artifacts(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Files and folders logged with seaway.log_artifact survive `seaway data gc`."""
+    import seaway
+    from seaway.data.maintenance import gc, verify
+    from seaway.project import Project
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "seaway.yaml").write_text("name: demo\n")
+    (root / "report.txt").write_text("a report\n")
+    (root / "plots").mkdir()
+    (root / "plots" / "a.svg").write_text("<svg/>")
+    monkeypatch.chdir(root)
+    with seaway.start_run(name="artifacts"):
+        seaway.log_artifact(root / "report.txt")
+        seaway.log_artifact(root / "plots")
+    project = Project(root)
+    before = set(project.blobs.iter_digests())
+    assert gc(project, grace_seconds=0).removed == 0
+    assert set(project.blobs.iter_digests()) == before
+    assert verify(project).ok
+    project.close()
