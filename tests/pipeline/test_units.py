@@ -274,3 +274,13 @@ def test_metrics_must_be_named_numbers() -> None:
     ):
         with pytest.raises(StepFailure, match=message):
             _metrics_from(bad, "f() returned")
+
+
+def test_execute_step_leaves_the_environment_as_it_found_it(project_dir: Path) -> None:
+    """A warm worker runs many steps: one step's run id and store settings must not leak
+    into the next step, or into the caller when the step runs in-process."""
+    import os
+
+    before = dict(os.environ)
+    test_execute_step_materialises_inputs_from_blobs(project_dir)
+    assert dict(os.environ) == before

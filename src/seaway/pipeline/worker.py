@@ -46,7 +46,20 @@ def _blobs(url: str) -> BlobStore:
 
 
 def execute_step(task: StepTask) -> StepOutcome:
-    """Run the step of `task` in this process and snapshot what it wrote."""
+    """Run the step of `task` in this process and snapshot what it wrote.
+
+    The process environment is put back afterwards: a warm worker runs many steps, and one
+    step's variables (its run id, its extra `env`) must not reach the next one, nor the
+    caller when a step runs in-process."""
+    saved = dict(os.environ)
+    try:
+        return _execute_step(task)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _execute_step(task: StepTask) -> StepOutcome:
     started = time.time()
     t0 = time.perf_counter()
     blobs = _blobs(task.artifacts_url)
