@@ -138,7 +138,9 @@ for name in reference.column_names:
         pc = np.bincount(np.searchsorted(edges, c), minlength=10) / c.size + 1e-4
         psi = float(np.sum((pc - pr) * np.log(pc / pr)))
     else:
-        values, codes = np.unique(np.concatenate([r, c]), return_inverse=True)
+        # Fixed-width text sorts about 5x faster than Python string objects.
+        both = np.concatenate([r, c]).astype(str)
+        values, codes = np.unique(both, return_inverse=True)
         table = np.vstack([
             np.bincount(codes[: r.size], minlength=values.size),
             np.bincount(codes[r.size :], minlength=values.size),

@@ -23,6 +23,15 @@ def _bins_by_edges(values: np.ndarray, edges: np.ndarray, coarse: np.ndarray) ->
     return np.bincount(np.searchsorted(cut, values, side="right"), minlength=cut.size + 1)
 
 
+def _same(one: DriftReport, other: DriftReport) -> None:
+    assert one.drifted_columns == other.drifted_columns
+    for name, col in other.columns.items():
+        assert one[name].reason.split(" (")[0] == col.reason.split(" (")[0]
+        for key, value in col.statistics.items():
+            # Sums over chunks add up in another order: the last digits may differ.
+            assert one[name].statistics[key] == pytest.approx(value, rel=1e-12), key
+
+
 # --------------------------------------------------------------------------- numeric
 
 
@@ -298,11 +307,7 @@ def test_arrow_tables_with_chunks_give_the_numpy_result() -> None:
     plain = compare(ref, cur)
 
     def same(other: DriftReport) -> None:
-        assert other.drifted_columns == plain.drifted_columns
-        for name, col in plain.columns.items():
-            for key, value in col.statistics.items():
-                # Sums over chunks add up in another order: the last digits may differ.
-                assert other[name].statistics[key] == pytest.approx(value, rel=1e-12), key
+        _same(other, plain)
 
     def chunked(data: dict[str, np.ndarray]) -> pa.Table:
         return pa.Table.from_batches(pa.table(data).to_batches(max_chunksize=7_000))
@@ -397,7 +402,8 @@ def test_report_summary_and_dict() -> None:
 
 def test_parquet_files_compared_column_by_column(tmp_path: Path) -> None:
     ref, cur = _shifted(n=20_000)
-    pq.write_table(pa.table(ref), tmp_path / "ref.parquet")
+    # Several row groups: text columns come back as dictionaries with one dictionary each.
+    pq.write_table(pa.table(ref), tmp_path / "ref.parquet", row_group_size=7_000)
     pq.write_table(pa.table(cur), tmp_path / "cur.parquet")
     lazy = ParquetColumns(tmp_path / "ref.parquet")
     assert list(lazy) == ["x", "c"] and len(lazy) == 2
@@ -407,7 +413,7 @@ def test_parquet_files_compared_column_by_column(tmp_path: Path) -> None:
     whole = compare(
         pq.read_table(tmp_path / "ref.parquet"), pq.read_table(tmp_path / "cur.parquet")
     )
-    assert streamed.to_dict() == whole.to_dict()
+    _same(streamed, whole)
     assert Profile.from_columns(lazy).to_dict() == Profile.from_columns(pa.table(ref)).to_dict()
     with pytest.raises(InputError, match="cannot read"):
         ParquetColumns(tmp_path / "missing.parquet")
