@@ -145,23 +145,7 @@ def seaway_tool(d1: Path, d2: Path) -> Tool:
 def dvc_tool(d1: Path, d2: Path) -> Tool:
     bin_dir = harness.competitor_venv(f"dvc-{DVC_VERSION}", DVC_REQUIREMENTS)
     root = harness.cache_dir("work", "dvc")
-    config_home = harness.cache_dir("work", "dvc-config")
-    env: dict[str, str | None] = {
-        "DVC_NO_ANALYTICS": "1",
-        # DVC keeps its hash cache ("state") and data index outside the repository, in
-        # /var/tmp/dvc by default, keyed by the repository's path: a reset that kept it would
-        # let a "cold" add skip hashing. Keep it in .dvc/tmp so the reset removes it.
-        "DVC_SITE_CACHE_DIR": str(root / ".dvc" / "tmp" / "site-cache"),
-        "DVC_GLOBAL_CONFIG_DIR": str(config_home / "global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(config_home / "system"),
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    dvc = bin_dir / "dvc"
-    git_init(root)
-    if not (root / ".dvc" / "config").is_file():
-        harness.run_command([dvc, "init", "--quiet"], cwd=root, env=env)
-    for key, value in (("core.autostage", "false"), ("core.check_update", "false")):
-        harness.run_command([dvc, "config", key, value], cwd=root, env=env)
+    dvc, env = harness.dvc_workspace(root, bin_dir)
     fill_workspace(root, d1, d2)
 
     def reset() -> None:

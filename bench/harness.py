@@ -48,6 +48,31 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def dvc_workspace(root: Path, bin_dir: Path) -> tuple[Path, dict[str, str | None]]:
+    """Make `root` a git + DVC repository for benchmarks; return DVC's path and environment.
+
+    DVC keeps its hash cache ("state") and data index outside the repository, in
+    /var/tmp/dvc by default, keyed by the repository's path: a reset that kept it would let a
+    "cold" run skip hashing, so it is kept in .dvc/tmp, which resets remove. Its global and
+    system config point at empty folders; `python` in stages is the DVC virtualenv's."""
+    config_home = cache_dir("work", "dvc-config")
+    env: dict[str, str | None] = {
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(root / ".dvc" / "tmp" / "site-cache"),
+        "DVC_GLOBAL_CONFIG_DIR": str(config_home / "global"),
+        "DVC_SYSTEM_CONFIG_DIR": str(config_home / "system"),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    dvc = bin_dir / "dvc"
+    if not (root / ".git").exists():
+        run_command(["git", "init", "--quiet", "."], cwd=root)
+    if not (root / ".dvc" / "config").is_file():
+        run_command([dvc, "init", "--quiet"], cwd=root, env=env)
+    for key, value in (("core.autostage", "false"), ("core.check_update", "false")):
+        run_command([dvc, "config", key, value], cwd=root, env=env)
+    return dvc, env
+
+
 def project_bin() -> Path:
     """The `bin/` folder of the project's virtualenv (the one holding `seaway`)."""
     candidates = [Path(sys.executable).parent, REPO_ROOT / ".venv" / "bin"]

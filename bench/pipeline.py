@@ -101,21 +101,7 @@ def seaway_tool(steps: int) -> Tool:
 def dvc_tool(steps: int) -> Tool:
     bin_dir = harness.competitor_venv(f"dvc-{DVC_VERSION}", DVC_REQUIREMENTS)
     root = harness.cache_dir("work", "pipeline-dvc")
-    config_home = harness.cache_dir("work", "dvc-config")
-    env: dict[str, str | None] = {
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(root / ".dvc" / "tmp" / "site-cache"),
-        "DVC_GLOBAL_CONFIG_DIR": str(config_home / "global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(config_home / "system"),
-        # The stages' `python` is the DVC virtualenv's, found first on PATH.
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    dvc = bin_dir / "dvc"
-    harness.run_command(["git", "init", "--quiet", "."], cwd=root)
-    if not (root / ".dvc" / "config").is_file():
-        harness.run_command([dvc, "init", "--quiet"], cwd=root, env=env)
-    for key, value in (("core.autostage", "false"), ("core.check_update", "false")):
-        harness.run_command([dvc, "config", key, value], cwd=root, env=env)
+    dvc, env = harness.dvc_workspace(root, bin_dir)
     (root / "dvc.yaml").write_text(dvc_yaml(steps))
     (root / "stage.py").write_text(DVC_STAGE)
     (root / "out").mkdir(exist_ok=True)
