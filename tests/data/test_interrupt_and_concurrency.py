@@ -127,3 +127,25 @@ def test_concurrent_identical_adds_make_one_version(project: Project, content_se
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     assert [v.number for v in ds.log(project, "same")] == [1]
+
+
+def test_processes_opening_a_new_index_together_all_succeed(project: Project) -> None:
+    """The workspace index is created by whichever process comes first; the others wait
+    for it instead of failing with "database is locked" or recreating it."""
+    code = (
+        "import sys; from pathlib import Path; from seaway.data.index import WorkspaceIndex\n"
+        "ix = WorkspaceIndex(Path(sys.argv[1])); ix.workspace('x'); ix.close(); print('ok')"
+    )
+    target = project.state_dir / "fresh-index.db"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(target)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0 and out.strip() == "ok", err

@@ -104,14 +104,30 @@ class WorkspaceIndex:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                if conn.execute("PRAGMA user_version").fetchone()[0] != _INDEX_VERSION:
+                    self._create(conn)
+            self._conn = conn
+        return self._conn
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        """Set up a new (or outdated) index, once, when several processes start together.
+
+        Switching to WAL needs the file to itself and SQLite answers "database is locked"
+        at once instead of waiting, so set-up is serialised with a lock file, and the
+        version is read again under it: the first process may have done the work."""
+        import fcntl
+
+        with open(self.path.with_name(self.path.name + ".lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
                 if conn.execute("PRAGMA user_version").fetchone()[0] != _INDEX_VERSION:
                     conn.executescript(
                         f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={_INDEX_VERSION}; COMMIT;"
                     )
-            self._conn = conn
-        return self._conn
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._conn is not None:
