@@ -409,6 +409,7 @@ class _Run:
         limit = max(1, jobs or os.cpu_count() or 1)
         running: dict[Future[StepOutcome], tuple[StepState, Executor]] = {}
         while True:
+            _INTERRUPTS.check()
             self._record_cached(self._settle())
             for state in self._ready(bool(running)):
                 if len(running) >= limit:
@@ -421,7 +422,9 @@ class _Run:
                 self._record(state)
             if not running:
                 break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            _INTERRUPTS.check()
+            done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+            _INTERRUPTS.check()
             for future in done:
                 state, executor = running.pop(future)
                 self._complete(state, future, executor)
@@ -592,6 +595,30 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+class _Interrupts:
+    """Ctrl-C and SIGTERM, noted when they arrive and acted on at a safe point.
+
+    Raising KeyboardInterrupt wherever the main thread happens to be can land inside the
+    process pool's own bookkeeping (while a worker is being started), which then hangs
+    the shutdown that cancelling needs; so the handler only records the signal and the
+    scheduling loop, which wakes up several times a second, raises it between steps."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def note(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+
+    def check(self) -> None:
+        if self.signum == signal.SIGTERM:
+            raise _Terminated
+        if self.signum is not None:
+            raise KeyboardInterrupt
+
+
+_INTERRUPTS = _Interrupts()
+
+
 @contextlib.contextmanager
 def _cancel_on_signals() -> Iterator[None]:
     """SIGTERM cancels like Ctrl-C: the workers are in process groups of their own, so a
@@ -599,15 +626,14 @@ def _cancel_on_signals() -> Iterator[None]:
     if not _in_main_thread():
         yield
         return
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    _INTERRUPTS.signum = None
+    previous = {s: signal.signal(s, _INTERRUPTS.note) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
+        _INTERRUPTS.check()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 @contextlib.contextmanager
