@@ -8,8 +8,8 @@ Workloads (seeded random bytes, generated once into bench/.cache/data/):
   D1  10,000 files of 100 KiB in 10 x 10 folders (about 1 GiB); --quick: 1,000 files
   D2  one 1 GiB file; --quick: 100 MiB
 
-Each tool works in its own workspace, bench/.cache/work/<tool>/ (a git repository with the data
-copied into data/). See bench/README.md for the scenarios and how to read the figures.
+Each tool works in its own workspace, bench/.cache/workspaces/<tool>/ (a git repository with
+the data copied into data/). See bench/README.md for the scenarios and how to read the figures.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def fill_workspace(root: Path, d1: Path, d2: Path) -> None:
 
 
 def seaway_tool(d1: Path, d2: Path) -> Tool:
-    root = harness.cache_dir("work", "seaway")
+    root = harness.cache_dir("workspaces", "seaway")
     git_init(root)
     spec = root / "seaway.yaml"
     fill_workspace(root, d1, d2)
@@ -144,7 +144,7 @@ def seaway_tool(d1: Path, d2: Path) -> Tool:
 
 def dvc_tool(d1: Path, d2: Path) -> Tool:
     bin_dir = harness.competitor_venv(f"dvc-{DVC_VERSION}", DVC_REQUIREMENTS)
-    root = harness.cache_dir("work", "dvc")
+    root = harness.cache_dir("workspaces", "dvc")
     dvc, env = harness.dvc_workspace(root, bin_dir)
     fill_workspace(root, d1, d2)
 

@@ -26,7 +26,7 @@ REPO_ROOT = BENCH_DIR.parent
 CACHE_DIR = BENCH_DIR / ".cache"
 VENVS_DIR = CACHE_DIR / "venvs"
 DATA_DIR = CACHE_DIR / "data"
-WORK_DIR = CACHE_DIR / "work"
+WORK_DIR = CACHE_DIR / "workspaces"
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -55,7 +55,7 @@ def dvc_workspace(root: Path, bin_dir: Path) -> tuple[Path, dict[str, str | None
     /var/tmp/dvc by default, keyed by the repository's path: a reset that kept it would let a
     "cold" run skip hashing, so it is kept in .dvc/tmp, which resets remove. Its global and
     system config point at empty folders; `python` in stages is the DVC virtualenv's."""
-    config_home = cache_dir("work", "dvc-config")
+    config_home = cache_dir("workspaces", "dvc-config")
     env: dict[str, str | None] = {
         "DVC_NO_ANALYTICS": "1",
         "DVC_SITE_CACHE_DIR": str(root / ".dvc" / "tmp" / "site-cache"),

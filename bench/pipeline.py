@@ -85,7 +85,7 @@ class Tool:
 
 
 def seaway_tool(steps: int) -> Tool:
-    root = harness.cache_dir("work", "pipeline-seaway")
+    root = harness.cache_dir("workspaces", "pipeline-seaway")
     harness.run_command(["git", "init", "--quiet", "."], cwd=root)
     (root / "seaway.yaml").write_text(seaway_spec(steps))
     (root / "chain.py").write_text(STEP_MODULE)
@@ -100,7 +100,7 @@ def seaway_tool(steps: int) -> Tool:
 
 def dvc_tool(steps: int) -> Tool:
     bin_dir = harness.competitor_venv(f"dvc-{DVC_VERSION}", DVC_REQUIREMENTS)
-    root = harness.cache_dir("work", "pipeline-dvc")
+    root = harness.cache_dir("workspaces", "pipeline-dvc")
     dvc, env = harness.dvc_workspace(root, bin_dir)
     (root / "dvc.yaml").write_text(dvc_yaml(steps))
     (root / "stage.py").write_text(DVC_STAGE)

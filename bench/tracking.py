@@ -262,7 +262,7 @@ def mlflow_tool() -> Tool:
 
 def built_store(tool: Tool, n: int, label: str) -> Path:
     """A folder holding `n` runs in the tool's store; built once and reused."""
-    folder = harness.cache_dir("work", "tracking", f"{tool.name}-{label}-{n}")
+    folder = harness.cache_dir("workspaces", "tracking", f"{tool.name}-{label}-{n}")
     marker = folder / BUILT
     signature = f"{n} {SEED}\n"
     if marker.is_file() and marker.read_text() == signature:
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     harness.log("versions: " + ", ".join(f"{k} {v or '?'}" for k, v in versions.items()))
 
-    fresh = {t.name: harness.cache_dir("work", "tracking", f"{t.name}-fresh") for t in tools}
+    fresh = {t.name: harness.cache_dir("workspaces", "tracking", f"{t.name}-fresh") for t in tools}
     a = Scenario(f"a. 1 run, {work.metrics:,} log_metric", "metrics", work.metrics, True)
     a.expected = work.metrics
     b_ = Scenario(f"b. {work.runs:,} runs x 5 params + 5 metrics", "runs", work.runs, True)

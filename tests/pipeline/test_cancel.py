@@ -89,4 +89,4 @@ def test_interrupt_cancels_the_run_and_leaves_no_process(
         "nap": "cancelled",
         "shell_nap": "cancelled",
     }
-    assert not list((root / ".seaway" / "work" / "tmp").glob(f"{record.id}-*"))
+    assert not list((root / ".seaway" / "workcache" / "tmp").glob(f"{record.id}-*"))

@@ -190,7 +190,7 @@ def test_lost_input_blobs_fail_with_a_way_out(fx_sqlite: Project) -> None:
     blob = fx_sqlite.blobs.path(features["manifest_hash"])  # type: ignore[attr-defined]
     blob.chmod(0o644)
     blob.unlink()
-    shutil.rmtree(fx_sqlite.root / ".seaway" / "work")
+    shutil.rmtree(fx_sqlite.root / ".seaway" / "workcache")
     record = run_pipeline(fx_sqlite, "train", params={"C": 5.0})
     error = _step(record, "train").error  # type: ignore[attr-defined]
     assert "input 'features' (featurize.features) could not be read" in error

@@ -193,10 +193,10 @@ def test_inputs_materialise_from_the_blob_store(fx: Project) -> None:
     import shutil
 
     run_pipeline(fx, "train")
-    shutil.rmtree(fx.root / ".seaway" / "work")
+    shutil.rmtree(fx.root / ".seaway" / "workcache")
     record = run_pipeline(fx, "train", params={"C": 2.0})
     assert statuses(record)["train"] == "ran"
-    work = fx.root / ".seaway" / "work"
+    work = fx.root / ".seaway" / "workcache"
     features = next(s for s in record.steps if s.step == "featurize").outputs["features"]
     assert (work / features["tree_hash"] / "x.txt").is_file()
     assert not [p for p in work.iterdir() if p.name.startswith(".tmp-")]
@@ -223,5 +223,5 @@ def test_gc_keeps_step_outputs_and_logs(fx: Project) -> None:
     # The outputs still feed a later run that needs them from the blob store.
     import shutil
 
-    shutil.rmtree(fx.root / ".seaway" / "work")
+    shutil.rmtree(fx.root / ".seaway" / "workcache")
     assert statuses(run_pipeline(fx, "train", params={"C": 3.0}))["train"] == "ran"

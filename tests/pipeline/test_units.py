@@ -211,7 +211,7 @@ def test_execute_step_materialises_inputs_from_blobs(project_dir: Path) -> None:
     folder = resolve_dataset(project, "d", None, None)
     single = resolve_dataset(project, "one", "1", None)
     assert (folder.kind, single.kind, single.file_name) == ("dir", "file", "one.txt")
-    work = project_dir / ".seaway" / "work"
+    work = project_dir / ".seaway" / "workcache"
     task = StepTask(
         project_root=str(project.root),
         metadata_url=project.metadata_url,
@@ -248,7 +248,7 @@ def test_interrupted_materialisation_is_not_taken_as_complete(tmp_path: Path) ->
     entries = [FileEntry("f.bin", digest, 4)]
     th = tree_hash(entries)
     mh = blobs.put_bytes(encode_manifest(entries))
-    work = tmp_path / "work"
+    work = tmp_path / "workcache"
     (work / ".tmp-leftover").mkdir(parents=True)  # what a killed materialisation leaves
     path = ensure_local(blobs, work, InputSpec("dataset:x", th, mh, "file", "f.bin"))
     assert path == work / th / "f.bin" and path.read_bytes() == b"data"

@@ -186,7 +186,7 @@ class _Run:
         self.known: dict[str, CacheEntry] = {}
         self.run_id = ""
         self.seq = 0
-        self.work_dir = project.state_dir / "work"
+        self.work_dir = project.state_dir / "workcache"
         self._executor: Executor | None = None
 
     # -- planning ---------------------------------------------------------------------

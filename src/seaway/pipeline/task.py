@@ -60,7 +60,7 @@ class StepTask:
     project_root: str
     metadata_url: str
     artifacts_url: str
-    work_dir: str  # the content-addressed work cache (…/.seaway/work)
+    work_dir: str  # the content-addressed work cache (…/.seaway/workcache)
     run_id: str
     pipeline: str
     step: str

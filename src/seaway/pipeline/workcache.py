@@ -1,4 +1,4 @@
-"""The content-addressed work cache: inputs as local folders, under `.seaway/work/`.
+"""The content-addressed work cache: inputs as local folders, under `.seaway/workcache/`.
 
 `WORK/<tree hash>/` holds the files of one tree (a dataset version or a step output) and
 exists only when complete: it is written under a `.tmp-*` name and renamed into place, so

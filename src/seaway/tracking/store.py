@@ -130,18 +130,22 @@ def _aware(ts: datetime | None) -> datetime | None:
     return ts
 
 
+def _common_fields(row: Any) -> dict[str, Any]:
+    """The columns of `runs` that summaries and full records share."""
+    return {
+        "id": row.id,
+        "seq": row.seq,
+        "name": row.name,
+        "pipeline": row.pipeline,
+        "status": row.status,
+        "started_at": _aware(row.started_at),
+        "ended_at": _aware(row.ended_at),
+        "duration_s": row.duration_s,
+    }
+
+
 def _summary_from_row(row: Any) -> RunSummary:
-    return RunSummary(
-        id=row.id,
-        seq=row.seq,
-        name=row.name,
-        pipeline=row.pipeline,
-        status=row.status,
-        started_at=_aware(row.started_at),  # type: ignore[arg-type]
-        ended_at=_aware(row.ended_at),
-        duration_s=row.duration_s,
-        tags=dict(row.tags or {}),
-    )
+    return RunSummary(**_common_fields(row), tags=dict(row.tags or {}))
 
 
 def _step_from_row(row: Any) -> StepRecord:
@@ -617,14 +621,7 @@ def _load_run(conn: Connection, run_id: str) -> RunRecord:
         )
     ]
     return RunRecord(
-        id=row.id,
-        seq=row.seq,
-        name=row.name,
-        pipeline=row.pipeline,
-        status=row.status,
-        started_at=_aware(row.started_at),  # type: ignore[arg-type]
-        ended_at=_aware(row.ended_at),
-        duration_s=row.duration_s,
+        **_common_fields(row),
         author=row.author,
         git_commit=row.git_commit,
         git_dirty=row.git_dirty,
