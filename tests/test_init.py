@@ -51,3 +51,6 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
     assert "FAIL" not in result.stdout
     assert "customers@2" in result.stdout
     assert "4 of 4 steps cached" in result.stdout  # the second run of the pipeline
+    assert "register: churn-classifier@1" in result.stdout
+    assert "alias: churn-classifier@champion → version 1" in result.stdout
+    assert "answered by churn-classifier@1, same probabilities as in process" in result.stdout

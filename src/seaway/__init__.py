@@ -27,6 +27,9 @@ _LAZY = {
     "search_runs": "seaway.tracking.search",
     "RunStore": "seaway.tracking.store",
     "run_pipeline": "seaway.pipeline.runner",
+    "load_model": "seaway.registry.loading",
+    "register_model": "seaway.registry.register",
+    "get_version": "seaway.registry.versions",
 }
 
 

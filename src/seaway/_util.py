@@ -5,18 +5,29 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sys
+from typing import overload
 
 
 def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+@overload
+def as_utc(ts: _dt.datetime) -> _dt.datetime: ...
+@overload
+def as_utc(ts: None) -> None: ...
+def as_utc(ts: _dt.datetime | None) -> _dt.datetime | None:
+    """A time read back from the metadata database, with its zone: SQLite hands back naive
+    datetimes, and everything seaway writes is UTC."""
+    if ts is None or ts.tzinfo is not None:
+        return ts
+    return ts.replace(tzinfo=_dt.UTC)
+
+
 def isoformat(ts: _dt.datetime | None) -> str | None:
     if ts is None:
         return None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=_dt.UTC)
-    return ts.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z")
+    return as_utc(ts).astimezone(_dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def human_size(n: int | float) -> str:

@@ -1,8 +1,9 @@
 """The whole loop on the bundled example, with embedded defaults (`seaway demo`).
 
-It grows with seaway: today it covers versioned data and its quality checks, and the
-training pipeline run twice (the second run entirely from the step cache), ending with the
-runs table.
+It grows with seaway: today it covers versioned data and its quality checks, the training
+pipeline run twice (the second run entirely from the step cache), the model version the run
+registered, its gates, the champion alias, a prediction in process and one from the gateway
+over the Open Inference Protocol, ending with the runs table.
 """
 
 from __future__ import annotations
@@ -96,12 +97,123 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = print) -> DemoResu
             second_run.status == "succeeded" and len(cached) == len(second_run.steps),
             f"run #{second_run.seq}: {len(cached)} of {len(second_run.steps)} steps cached",
         )
+        _registry_steps(project, step, first_run, say)
         say("")
         say(_runs_table(search_runs(project, pipeline="train")))
         project.close()
     finally:
         os.chdir(previous)
     return result
+
+
+def _registry_steps(
+    project: Any, step: Callable[[str, bool, str], None], run: Any, say: Callable[[str], None]
+) -> None:
+    """The trained model as a registered version: its gates, the champion alias, a
+    prediction through `seaway.load_model`."""
+    from seaway.gates import run_gates
+    from seaway.registry import get_version, load_model, set_alias
+
+    ref = run.tags.get("seaway.registered")
+    step("register", ref is not None, f"{ref} from run #{run.seq}" if ref else "no model")
+    if ref is None:
+        return
+    version = get_version(project, ref)
+    report = run_gates(project, ref)
+    verdicts = ", ".join(f"{r.name} {r.status.value}" for r in report.results)
+    step("gate", report.passed, f"{ref} in {report.duration_s:.2f}s: {verdicts}")
+    if report.passed:
+        move = set_alias(project, ref, "champion")
+        step("alias", True, f"{move.model}@champion → version {move.number}")
+    import pyarrow as pa
+
+    model = load_model(f"{version.model}@{version.number}", project=project)
+    rows = pa.table(
+        {
+            "tenure": [2.0, 60.0],
+            "monthly_charges": [95.0, 30.0],
+            "support_calls": [4.0, 0.0],
+            "region": ["south", "north"],
+            "contract": ["monthly", "two-year"],
+        }
+    )
+    churn = model.predict_proba(rows)[:, 1]  # type: ignore[attr-defined]
+    step(
+        "predict",
+        bool(churn[0] > churn[1]),
+        f"load_model({version.ref!r}): churn probability {churn[0]:.2f} for a new monthly "
+        f"customer, {churn[1]:.2f} for a loyal two-year one",
+    )
+    _serving_step(project, step, version.model, rows.to_pydict(), [float(c) for c in churn])
+
+
+def _serving_step(
+    project: Any,
+    step: Callable[[str, bool, str], None],
+    model: str,
+    columns: dict[str, list[Any]],
+    expected: list[float],
+) -> None:
+    """Deploy the champion and ask a real gateway on 127.0.0.1 over the Open Inference
+    Protocol, as any KServe or Triton client would."""
+    try:
+        import httpx
+        import uvicorn
+    except ImportError:
+        step("serve", True, "skipped: install seaway[serve] to serve the model")
+        return
+    import socket
+    import threading
+    import time
+
+    from seaway.serving.app import create_app
+    from seaway.serving.routes import deploy
+
+    table = deploy(project, f"{model}@champion")
+    (deployment,) = table.for_model(model)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(project), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="seaway-demo-gateway", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        datatype = {str: "BYTES", float: "FP64", int: "INT64"}
+        body = {
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": [len(values)],
+                    "datatype": datatype[type(values[0])],
+                    "data": values,
+                }
+                for name, values in columns.items()
+            ]
+        }
+        url = f"http://127.0.0.1:{port}/v2/models/{model}/infer"
+        response = httpx.post(url, json=body, timeout=30)
+        outputs = {o["name"]: o for o in response.json().get("outputs", [])}
+        proba = outputs.get("predict_proba", {}).get("data", [])
+        served = [float(p) for p in proba[1::2]]
+        same = len(served) == len(expected) and all(
+            abs(a - b) < 1e-9 for a, b in zip(served, expected, strict=True)
+        )
+        step(
+            "serve",
+            response.status_code == 200 and same,
+            f"deployed {deployment.ref}; POST /v2/models/{model}/infer on 127.0.0.1:{port} → "
+            f"{response.status_code}, answered by {response.headers.get('x-seaway-version')}, "
+            "same probabilities as in process",
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def _runs_table(runs: list[Any]) -> str:

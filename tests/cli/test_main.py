@@ -68,3 +68,17 @@ def test_unreachable_database_is_one_clear_line(project_dir: Path) -> None:
     assert first.startswith("error: cannot reach the metadata database")
     assert "secret" not in result.stderr and "***" in first
     assert "Traceback" not in result.stderr
+
+
+def test_each_command_works_from_an_app_built_for_it_alone(cli) -> None:  # type: ignore[no-untyped-def]
+    from seaway.cli.app import _ATTACH, command_of
+
+    assert command_of(["-C", "run", "run", "train"]) == "run"  # -C takes a value
+    assert command_of(["-v", "data", "add", "x"]) == "data"
+    assert command_of(["--help"]) is None and command_of(["nope"]) is None
+    for name in _ATTACH:
+        out = cli(name, "--help")
+        assert out.exit_code == 0, (name, out.stderr)
+        assert f"seaway {name}" in out.stdout
+    full = cli("--help")
+    assert all(name in full.stdout for name in _ATTACH)

@@ -64,14 +64,30 @@ def test_lineage_and_registered_model(fx: Project) -> None:
     [dataset] = lineage["datasets"]
     assert dataset["name"] == "raw" and dataset["version"] == 1
     assert len(dataset["tree_hash"]) == 64
-    assert lineage["register"] == {"model": "toy", "from": "train.model", "flavor": "python"}
+    assert "register" not in lineage
     assert set(lineage["cache_keys"]) == {"prepare"}  # known before the run started
-    [model] = [a for a in record.artifacts if a.kind == "model"]
-    out = next(s for s in record.steps if s.step == "train").outputs["model"]
-    assert model.name == "toy" and model.digest == out["digest"] and model.size == out["size"]
+    assert not [a for a in record.artifacts if a.kind == "model"]
     cached = run_pipeline(fx, "train")
     assert set(cached.lineage["cache_keys"]) == set(ALL)
-    assert [a.name for a in cached.artifacts if a.kind == "model"] == ["toy"]
+
+    # A pipeline with `register:` records its model output and registers it as a version.
+    from seaway.registry import get_version
+
+    packaged = run_pipeline(fx, "packaged")
+    assert packaged.status == "succeeded", packaged.error
+    assert packaged.lineage["register"] == {
+        "model": "toy-folder",
+        "from": "package.model",
+        "flavor": "python",
+    }
+    [model] = [a for a in packaged.artifacts if a.kind == "model"]
+    out = next(s for s in packaged.steps if s.step == "package").outputs["model"]
+    assert model.name == "toy-folder" and model.digest == out["manifest_hash"]
+    assert packaged.tags["seaway.registered"] == "toy-folder@1"
+    version = get_version(fx, "toy-folder@1")
+    assert version.run_id == packaged.id and version.flavor == "python"
+    again = run_pipeline(fx, "packaged")
+    assert again.tags["seaway.registered"] == "toy-folder@1"
 
 
 def test_editing_step_code_reruns_it_and_what_depends_on_it(fx: Project) -> None:
@@ -225,3 +241,19 @@ def test_gc_keeps_step_outputs_and_logs(fx: Project) -> None:
 
     shutil.rmtree(fx.root / ".seaway" / "workcache")
     assert statuses(run_pipeline(fx, "train", params={"C": 3.0}))["train"] == "ran"
+
+
+def test_every_run_is_an_audit_event_on_both_paths(fx: Project) -> None:
+    from seaway.audit.log import list_events
+    from seaway.audit.verify import verify_chain
+
+    first = run_pipeline(fx, "train")
+    second = run_pipeline(fx, "train")  # all cached: on SQLite the stdlib lane records it
+    events = list_events(fx, kind="run.", limit=None)
+    assert [e.subject for e in events] == [f"run:{second.id}", f"run:{first.id}"]
+    for event, record in zip(events, (second, first), strict=True):
+        assert event.kind == "run.finished"
+        assert event.data is not None
+        assert event.data["seq"] == record.seq and event.data["status"] == "succeeded"
+        assert event.data["pipeline"] == "train"
+    assert verify_chain(fx).ok

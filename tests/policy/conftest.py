@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from seaway.project import Project
 from seaway.spec.models import PolicySpec
+from tests.policy.identity_support import team_project
 
 DESIGN_POLICY = {
     "name": "prod-needs-approval",
@@ -44,3 +47,12 @@ def good_request() -> dict[str, Any]:
         },
         "approvals": [{"actor": "bob", "role": "release-manager", "comment": "ok"}],
     }
+
+
+@pytest.fixture
+def team(project_dir: Path, store_env: str, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A project with roles declared, on SQLite or PostgreSQL (test_promotion overrides it
+    with a spec of its own)."""
+    p = team_project(project_dir, monkeypatch)
+    yield p  # type: ignore[misc]
+    p.close()

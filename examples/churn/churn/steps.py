@@ -3,11 +3,9 @@ declared outputs where seaway says, and returns its metrics."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -34,47 +32,48 @@ def prepare(raw: str, split: str, seed: int, test_share: float) -> dict[str, flo
     return {"rows": float(table.num_rows), "test_rows": float(is_test.sum())}
 
 
-def _features(table: pa.Table, scale: dict[str, tuple[float, float]]) -> np.ndarray:
-    cols = []
-    for name in NUMERIC:
-        mean, std = scale[name]
-        cols.append((table[name].to_numpy().astype(float) - mean) / std)
-    for name, values in CATEGORICAL.items():
-        column = table[name].to_numpy(zero_copy_only=False)
-        cols.extend((column == v).astype(float) for v in values)
-    return np.column_stack(cols)
+FEATURES = (*NUMERIC, *CATEGORICAL)
+TARGET = "churned"
 
 
 def featurize(split: str, features: str) -> None:
-    """Scale numeric columns (with train statistics) and one-hot the categorical ones."""
-    train = pq.read_table(Path(split) / "train.parquet")
-    test = pq.read_table(Path(split) / "test.parquet")
-    scale = {}
-    for name in NUMERIC:
-        values = train[name].to_numpy().astype(float)
-        scale[name] = (float(values.mean()), float(values.std() or 1.0))
+    """Keep the model's input columns and the label, with the types serving will send."""
     out = Path(features)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        out / "data.npz",
-        x_train=_features(train, scale),
-        y_train=train["churned"].to_numpy(),
-        x_test=_features(test, scale),
-        y_test=test["churned"].to_numpy(),
-    )
-    (out / "scale.json").write_text(json.dumps(scale, indent=2))
+    for part in ("train", "test"):
+        table = pq.read_table(Path(split) / f"{part}.parquet")
+        columns = {name: table[name].cast(pa.float64()) for name in NUMERIC}
+        columns.update({name: table[name].cast(pa.string()) for name in CATEGORICAL})
+        columns[TARGET] = table[TARGET].cast(pa.int64())
+        pq.write_table(pa.table(columns), out / f"{part}.parquet")
+
+
+def _frame(features: str, part: str) -> Any:
+    return pq.read_table(Path(features) / f"{part}.parquet").to_pandas()
 
 
 def train(features: str, model: str, C: float, seed: int) -> dict[str, float]:
-    """Fit a logistic regression; the model is saved with skops (no pickle)."""
+    """Fit scaling, one-hot encoding and a logistic regression as one scikit-learn
+    Pipeline, so the registered model takes the raw columns; saved with skops (no pickle)."""
     import skops.io as sio
+    from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    data = np.load(Path(features) / "data.npz")
-    clf = LogisticRegression(C=C, random_state=seed, max_iter=1000)
-    clf.fit(data["x_train"], data["y_train"])
+    data = _frame(features, "train")
+    prep = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), list(NUMERIC)),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL)),
+        ]
+    )
+    clf = Pipeline(
+        [("prep", prep), ("model", LogisticRegression(C=C, random_state=seed, max_iter=1000))]
+    )
+    clf.fit(data[list(FEATURES)], data[TARGET])
     sio.dump(clf, model)
-    return {"train_accuracy": float(clf.score(data["x_train"], data["y_train"]))}
+    return {"train_accuracy": float(clf.score(data[list(FEATURES)], data[TARGET]))}
 
 
 def evaluate(model: str, features: str) -> dict[str, Any]:
@@ -83,9 +82,9 @@ def evaluate(model: str, features: str) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, roc_auc_score
 
     clf = sio.load(model)  # refuses any type outside skops' trusted set
-    data = np.load(Path(features) / "data.npz")
-    scores = clf.predict_proba(data["x_test"])[:, 1]
+    data = _frame(features, "test")
+    scores = clf.predict_proba(data[list(FEATURES)])[:, 1]
     return {
-        "auc": float(roc_auc_score(data["y_test"], scores)),
-        "accuracy": float(accuracy_score(data["y_test"], scores >= 0.5)),
+        "auc": float(roc_auc_score(data[TARGET], scores)),
+        "accuracy": float(accuracy_score(data[TARGET], scores >= 0.5)),
     }

@@ -1,35 +1,32 @@
 """The Typer application: global options and the command groups.
 
 Each group lives in its own module and imports the library only inside its commands, so
-`seaway --help` and fast commands do not pay for SQLAlchemy or pyarrow.
+`seaway --help` and fast commands do not pay for SQLAlchemy or pyarrow. `app_for(args)`
+goes one step further: when the command is known from the arguments (`seaway run train`),
+it builds an application holding only that command's module. Building every command's
+click objects costs more than a fully cached `seaway run` does itself.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from seaway import __version__
-from seaway.cli import audit as audit_cli
-from seaway.cli import data as data_cli
-from seaway.cli import init as init_cli
-from seaway.cli import policy as policy_cli
-from seaway.cli import run as run_cli
-from seaway.cli import runs as runs_cli
-from seaway.cli import scan as scan_cli
-from seaway.cli import spec as spec_cli
 from seaway.cli.state import STATE
 
-app = typer.Typer(
-    name="seaway",
-    help="GitOps-native continuous delivery for machine-learning models.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+_SETTINGS: dict[str, Any] = {
+    "name": "seaway",
+    "help": "GitOps-native continuous delivery for machine-learning models.",
+    "no_args_is_help": True,
+    "pretty_exceptions_enable": False,
+    "add_completion": False,
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+}
 
 
 def _version(value: bool) -> None:
@@ -38,7 +35,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     directory: Annotated[
         Path | None,
@@ -66,11 +62,84 @@ def _root(
     STATE.verbose = verbose
 
 
-init_cli.register(app)
-spec_cli.register(app)
-run_cli.register(app)
-app.add_typer(data_cli.app, name="data", help="Versioned datasets: add, status, diff, check, …")
-app.add_typer(audit_cli.app, name="audit", help="The tamper-evident event log: list, verify.")
-app.add_typer(runs_cli.app, name="runs", help="Runs: list, show, compare, logs, export.")
-scan_cli.register(app)
-app.add_typer(policy_cli.app, name="policy", help="Promotion policies (CEL): test, eval.")
+def _group(module: str, name: str, help: str) -> Callable[[typer.Typer], None]:
+    def attach(root: typer.Typer) -> None:
+        root.add_typer(importlib.import_module(f"seaway.cli.{module}").app, name=name, help=help)
+
+    return attach
+
+
+def _commands(module: str) -> Callable[[typer.Typer], None]:
+    def attach(root: typer.Typer) -> None:
+        importlib.import_module(f"seaway.cli.{module}").register(root)
+
+    return attach
+
+
+# Top-level command -> what attaches it, in the order `seaway --help` lists them. A module
+# that defines several commands attaches them all.
+_ATTACH: dict[str, Callable[[typer.Typer], None]] = {}
+for _module, _names in (
+    ("init", ("init", "demo")),
+    ("spec", ("validate", "schema")),
+    ("run", ("run",)),
+    ("scan", ("scan",)),
+    ("models", ("register", "models")),
+    ("keys", ("keys", "sign", "verify")),
+    ("gate", ("gate",)),
+    ("approve", ("approve", "approvals")),
+    ("tokens", ("tokens",)),
+    ("serve", ("serve", "deploy", "undeploy", "deployments")),
+):
+    _attach = _commands(_module)
+    for _name in _names:
+        _ATTACH[_name] = _attach
+_ATTACH["data"] = _group("data", "data", "Versioned datasets: add, status, diff, check, …")
+_ATTACH["audit"] = _group("audit", "audit", "The tamper-evident event log: list, verify.")
+_ATTACH["runs"] = _group("runs", "runs", "Runs: list, show, compare, logs, export.")
+_ATTACH["policy"] = _group("policy", "policy", "Promotion policies (CEL): test, eval.")
+
+# Global options that take a value, to find the command name after them.
+_VALUED_OPTIONS = frozenset({"-C", "--directory"})
+
+
+def build(command: str | None = None) -> typer.Typer:
+    """The application with every command, or only with `command`'s module."""
+    root = typer.Typer(**_SETTINGS)
+    root.callback()(_root)
+    attached: list[Callable[[typer.Typer], None]] = []
+    for name, attach in _ATTACH.items():
+        if (command is None or name == command) and attach not in attached:
+            attach(root)
+            attached.append(attach)
+    return root
+
+
+def command_of(args: list[str]) -> str | None:
+    """The command `args` name, when it is one of seaway's; None for help or anything odd."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _VALUED_OPTIONS:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            if arg in ("-h", "--help", "-V", "--version"):
+                return None
+            i += 1
+            continue
+        return arg if arg in _ATTACH else None
+    return None
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    return build(command_of(args))
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `seaway.cli.app.app`: the whole application, built on first use.
+    if name == "app":
+        full = build()
+        globals()["app"] = full
+        return full
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

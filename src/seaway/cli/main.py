@@ -37,8 +37,9 @@ def run(args: list[str]) -> int:
     gc.set_threshold(100_000, 50, 100)
     verbose = _verbose(args)
     try:
-        from seaway.cli.app import app
+        from seaway.cli.app import app_for
 
+        app = app_for(args)
         # Without standalone mode, click returns the code of a `typer.Exit` instead of exiting.
         code = app(args=args, prog_name="seaway", standalone_mode=False)
         return code if isinstance(code, int) else 0

@@ -1,8 +1,12 @@
 """`seaway policy …`: thin commands over `seaway.policy`.
 
-Both commands use the policies of the project's `seaway.yaml`. Exit codes: 0 when the
-request is allowed / every policy test holds, 1 when a request is blocked / a test fails,
-2 when a policy does not compile or an input file is not valid.
+Both commands use the policies of the project's `seaway.yaml`. `eval` takes a registered
+version and an environment (`eval churn@7 --env prod`, the request built by
+`seaway.policy.promotion.build_request`) or a request file (`eval --request FILE`).
+
+Exit codes: 0 when the request is allowed / every policy test holds, 1 when a request is
+blocked / a test fails or the identity's token is refused, 2 when a policy does not
+compile, an input file is not valid, or the version or environment is unknown.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from seaway.cli.state import STATE
 
 if TYPE_CHECKING:
     from seaway.policy import PolicyDecision, PolicyRequest, TestOutcome
+    from seaway.project import Project
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -82,6 +87,16 @@ def _verdict(allowed: bool, blocked_by: list[str] | None) -> str:
 
 @app.command("eval")
 def eval_cmd(
+    ref: Annotated[
+        str | None,
+        typer.Argument(
+            help="A registered version (NAME@N, NAME@ALIAS); needs --env.", metavar="[NAME@V]"
+        ),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", "-e", help="The environment to promote into.", metavar="ENV"),
+    ] = None,
     request: Annotated[
         Path | None,
         typer.Option(
@@ -93,13 +108,17 @@ def eval_cmd(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Evaluate the policies on one promotion request; exit 1 when it is blocked."""
+    """Evaluate the policies on one promotion request; exit 1 when it is blocked.
+
+    The request is either a registered version promoted into --env by the current
+    identity (its gate report, signature, scan and approvals read from the store), or a
+    file. Evaluating is a what-if: nothing is recorded."""
     from seaway.cli.output import print_json
     from seaway.policy import compile_policies, evaluate
 
     project = STATE.project()
     policies = compile_policies(project.spec.policies)
-    req = _request(request)
+    req = _request(project, ref, env, request)
     decision = evaluate(policies, req)
     if as_json:
         print_json({**decision.to_dict(), "request": req.to_dict()})
@@ -109,18 +128,33 @@ def eval_cmd(
         raise typer.Exit(1)
 
 
-def _request(path: Path | None) -> PolicyRequest:
-    """Where the request comes from. This is the seam for the registry: `eval NAME@V --env
-    ENV` will build the request from a registered version, its gate report and approvals,
-    and return it here; everything after this call stays as it is."""
+def _request(
+    project: Project, ref: str | None, env: str | None, path: Path | None
+) -> PolicyRequest:
+    """Where the request comes from: a registered version and an environment, or a file."""
     from seaway.errors import UsageError
     from seaway.policy import load_request
 
-    if path is None:
+    if path is not None:
+        if ref is not None or env is not None:
+            raise UsageError(
+                "give either NAME@V --env ENV or --request FILE, not both",
+                hint="a request file already names its model, version and environment",
+            )
+        return load_request(path)
+    if ref is None:
         raise UsageError(
-            "no request to evaluate", hint="pass --request FILE (a YAML or JSON request)"
+            "no request to evaluate",
+            hint="pass NAME@V --env ENV (a registered version) or --request FILE",
         )
-    return load_request(path)
+    if env is None:
+        raise UsageError(
+            f"which environment is {ref} to be promoted into?",
+            hint=f"pass --env, e.g. seaway policy eval {ref} --env prod",
+        )
+    from seaway.policy.promotion import build_request
+
+    return build_request(project, ref, env)
 
 
 def _print_decision(decision: PolicyDecision, request: PolicyRequest) -> None:

@@ -120,7 +120,9 @@ def _summary(record: RunRecord) -> str:
     order = ("ran", "cached", "failed", "skipped", "cancelled")
     parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
     took = _duration(record.duration_s)
-    return f"run #{record.seq} {record.status}: {', '.join(parts) or 'no steps'} in {took}"
+    text = f"run #{record.seq} {record.status}: {', '.join(parts) or 'no steps'} in {took}"
+    registered = record.tags.get("seaway.registered")
+    return f"{text}; model {registered}" if registered else text
 
 
 def _out(text: str) -> None:
@@ -174,32 +176,93 @@ _STYLES = {
 }
 
 
+# _STYLES as terminal escape codes, for the table drawn without Rich.
+_SGR = {
+    "red": "31",
+    "green": "32",
+    "cyan": "36",
+    "bold red": "1;31",
+    "yellow": "33",
+    "magenta": "35",
+    "bold": "1",
+    "dim": "2",
+}
+
+
+def _paint(text: str, style: str) -> str:
+    """`text` in a _STYLES style (as Rich would draw it, NO_COLOR respected)."""
+    import os
+
+    code = _SGR.get(style)
+    return f"\x1b[{code}m{text}\x1b[0m" if code and not os.environ.get("NO_COLOR") else text
+
+
 class _LiveView:
-    """A table of the steps, redrawn in place while the run goes on."""
+    """A table of the steps, redrawn in place while the run goes on.
+
+    The live table starts with the first step that runs. A run that runs nothing (every
+    step cached) ends within milliseconds: its table is printed once, in the same layout,
+    without importing Rich (about 50 ms, a fifth of such a run)."""
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
         self.live: Any = None
+        self.went_live = False
 
     def event(self, event: RunEvent) -> None:
         if event.kind == "started":
-            from rich.live import Live
-
-            from seaway.cli.output import console
-
-            console().print(f"run #{event.seq} {event.run_id}")
+            _out(f"run #{event.seq} {event.run_id}")
             self.rows = {s: {"status": "pending"} for s in event.steps}
-            self.live = Live(
-                get_renderable=self._table, console=console(), refresh_per_second=8, transient=False
-            )
-            self.live.start()
         elif event.kind == "step" and event.step is not None:
             row = self.rows.setdefault(event.step, {})
             row.update(status=event.status, key=event.cache_key, duration=event.duration_s)
             if event.status == "running":
                 row["since"] = time.monotonic()
+                if self.live is None and not self.went_live:
+                    self._go_live()
             if self.live is not None:
                 self.live.refresh()
+
+    def _go_live(self) -> None:
+        from rich.live import Live
+
+        from seaway.cli.output import console
+
+        self.went_live = True
+        self.live = Live(
+            get_renderable=self._table, console=console(), refresh_per_second=8, transient=False
+        )
+        self.live.start()
+
+    def _cells(self) -> list[tuple[str, str, str, str]]:
+        """(step, status, duration, cache key) of every row, as the table shows them."""
+        cells = []
+        for step, row in self.rows.items():
+            status = row.get("status") or "pending"
+            took = row.get("duration")
+            if status == "running" and "since" in row:
+                took = time.monotonic() - row["since"]
+            cells.append((step, status, _duration(took), (row.get("key") or "")[:10]))
+        return cells
+
+    def _plain_table(self) -> str:
+        """The live table's last frame, drawn with escape codes instead of Rich."""
+        # Rich's lines where the terminal takes Unicode, its ASCII fallback elsewhere.
+        unicode = (sys.stdout.encoding or "").lower().replace("-", "").startswith("utf")
+        head_bar, rule, cross, bar = ("\u2503", "\u2501", "\u2547", "\u2502") if unicode else "|-+|"
+        header = ("step", "status", "duration", "cache key")
+        cells = self._cells()
+        widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header))]
+        titles = [_paint(h.ljust(w), "bold") for h, w in zip(header, widths, strict=True)]
+        lines = [
+            f" {head_bar} ".join(titles),
+            f"{rule}{cross}{rule}".join(rule * w for w in widths),
+        ]
+        for step, status, took, key in cells:
+            status_cell = _paint(status, _STYLES.get(status, "")) + " " * (widths[1] - len(status))
+            row = (step.ljust(widths[0]), status_cell, took.ljust(widths[2]), key)
+            lines.append(f" {bar} ".join(row).rstrip())
+        return "\n".join(lines)
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -207,17 +270,8 @@ class _LiveView:
         table = Table(show_edge=False, header_style="bold", pad_edge=False)
         for col in ("step", "status", "duration", "cache key"):
             table.add_column(col)
-        for step, row in self.rows.items():
-            status = row.get("status") or "pending"
-            took = row.get("duration")
-            if status == "running" and "since" in row:
-                took = time.monotonic() - row["since"]
-            table.add_row(
-                step,
-                f"[{_STYLES.get(status, '')}]{status}[/]",
-                _duration(took),
-                (row.get("key") or "")[:10],
-            )
+        for step, status, took, key in self._cells():
+            table.add_row(step, f"[{_STYLES.get(status, '')}]{status}[/]", took, key)
         return table
 
     def close(self) -> None:
@@ -226,6 +280,13 @@ class _LiveView:
             self.live = None
 
     def finish(self, record: RunRecord) -> None:
+        if not self.went_live:
+            if self.rows:
+                _out(self._plain_table())
+            _out(_summary(record))
+            if record.status != "succeeded" and record.error:
+                _out(f"{_paint('error:', 'red')} {record.error}")
+            return
         from seaway.cli.output import console
 
         console().print(_summary(record))

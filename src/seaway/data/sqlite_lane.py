@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from seaway.store.chain import GENESIS, event_hash
+from seaway.store.chain import append_event_sqlite
 
 # The schema revisions (seaway.store.schema.SCHEMA_REVISION) whose datasets, dataset_versions
 # and events tables these statements match. Add a revision here only after checking that its
 # migration leaves those tables as they are.
-LANE_REVISIONS = frozenset({"0003"})
+LANE_REVISIONS = frozenset({"0003", "0004", "0005"})
 _BUSY_MS = 30_000
 
 _VERSION_COLUMNS = (
@@ -130,23 +130,14 @@ class SqliteLane:
                     json.dumps(values["check_report"]),
                 ),
             )
-            last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-            seq = (last[0] if last is not None else 0) + 1
-            prev = last[1] if last is not None else GENESIS
-            subject = f"dataset:{name}@{number}"
-            digest = event_hash(
-                seq=seq,
+            append_event_sqlite(
+                conn,
                 ts=now,
+                ts_text=_ts(now),
                 kind=event_kind,
                 actor=actor,
-                subject=subject,
+                subject=f"dataset:{name}@{number}",
                 data=event_data,
-                prev_hash=prev,
-            )
-            conn.execute(
-                "INSERT INTO events (ts, kind, actor, subject, data, seq, prev_hash, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (_ts(now), event_kind, actor, subject, json.dumps(event_data), seq, prev, digest),
             )
             conn.execute("COMMIT")
         except BaseException:

@@ -6,7 +6,10 @@ Order of work, chosen so that a fully cached run is cheap: the pipeline comes fr
 cache (no pydantic), dataset versions and the step cache are read with one query each where
 the metadata store allows it, keys are computed from file hashes, and no worker process is
 started unless a step has to run. Steps whose inputs come from a step that runs get their
-keys once that step finishes: an output identical to the cached one keeps them cached.
+keys once that step finishes: an output identical to the cached one keeps them cached. A run
+in which every step is cached, on a SQLite store, is recorded by seaway.pipeline.sqlite_lane
+with the standard library (the same rows, without importing SQLAlchemy); the run store is
+opened only when the runner records the run itself.
 
 A failing step marks its descendants `skipped` while independent branches go on; the run
 ends `failed` with the step's error and the tail of its log. Ctrl-C (or SIGTERM) stops the
@@ -109,15 +112,17 @@ def run_pipeline(
     did not succeed then run now, the others come from the cache). `executor_options` go to
     the executor (for ray: `address`). A run stopped by Ctrl-C returns its record with status
     `cancelled`."""
-    from seaway.tracking.store import RunStore
-
-    store = RunStore(project)
     cache = StepCache(project)
+    store: RunStore | None = None
+    run: _Run | None = None
     try:
         pinned: dict[str, str] = {}
         resumed_from = None
         given = dict(params or {})
         if resume is not None:
+            from seaway.tracking.store import RunStore
+
+            store = RunStore(project)
             name, given, pinned, resumed_from = _resume(store, resume, name, given)
         if not name:
             raise UsageError("no pipeline given", hint="seaway run PIPELINE")
@@ -129,10 +134,20 @@ def run_pipeline(
         run.force(list(force))
         run.prepare(pinned)
         run.executor_options = dict(executor_options or {})
+        if resume is None and executor == "local":
+            # Every step cached on a SQLite store: recorded without SQLAlchemy, or None.
+            from seaway.pipeline.sqlite_lane import record_cached_run
+
+            record = record_cached_run(run)
+            if record is not None:
+                return record
         return run.execute(executor, jobs, resumed_from)
     finally:
         cache.close()
-        store.close()
+        if run is not None:
+            run.close()
+        elif store is not None:
+            store.close()
 
 
 def _resume(
@@ -169,7 +184,7 @@ class _Run:
         plan: PipelinePlan,
         dag: Dag,
         params: dict[str, Any],
-        store: RunStore,
+        store: RunStore | None,
         cache: StepCache,
         on_event: Callable[[RunEvent], None] | None,
     ) -> None:
@@ -177,7 +192,7 @@ class _Run:
         self.plan = plan
         self.dag = dag
         self.params = params
-        self.store = store
+        self._store = store
         self.cache = cache
         self.on_event = on_event
         self.steps = {n: StepState(plan.steps[n]) for n in dag.order}
@@ -188,6 +203,19 @@ class _Run:
         self.seq = 0
         self.work_dir = project.state_dir / "workcache"
         self._executor: Executor | None = None
+
+    @property
+    def store(self) -> RunStore:
+        # Opened on first use: a run the SQLite lane records never needs it (nor SQLAlchemy).
+        if self._store is None:
+            from seaway.tracking.store import RunStore
+
+            self._store = RunStore(self.project)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
     # -- planning ---------------------------------------------------------------------
 
@@ -247,34 +275,45 @@ class _Run:
 
     def _settle(self) -> list[StepState]:
         """Key every pending step whose parents are done and mark the cache hits `cached`;
-        returns those. Repeats until nothing changes, so a chain of hits resolves at once."""
+        returns those. Repeats until nothing changes, so a chain of hits resolves at once.
+
+        One pass in topological order keys a step right after its parents became hits
+        from entries already known, so an unchanged chain resolves in one pass (not one
+        pass per step); keys not known yet are looked up together at the end of a pass."""
         cached: list[StepState] = []
         while True:
             fresh: list[StepState] = []
+            hits = 0
             for name in self.dag.order:
                 state = self.steps[name]
                 if state.status == "pending" and state.key is None and self._parents_done(state):
                     self._compute_key(state)
-                    fresh.append(state)
-            if not fresh:
-                return cached
+                    if self._take_cached(state):
+                        cached.append(state)
+                        hits += 1
+                    else:
+                        fresh.append(state)
             unknown = [s.key for s in fresh if s.key and not s.forced and s.key not in self.known]
             if unknown:
                 self.known.update(self.cache.lookup(unknown))
-            hits = 0
-            for state in fresh:
-                entry = self.known.get(state.key or "")
-                if state.forced or entry is None:
-                    continue
-                if any(o not in entry.outputs for o in state.plan.outputs):
-                    continue
-                state.status = "cached"
-                state.outputs = {o: entry.outputs[o] for o in state.plan.outputs}
-                state.metrics = dict(entry.metrics)
-                cached.append(state)
-                hits += 1
+                for state in fresh:
+                    if self._take_cached(state):
+                        cached.append(state)
+                        hits += 1
             if not hits:
                 return cached
+
+    def _take_cached(self, state: StepState) -> bool:
+        """Mark `state` cached when the cache knows its key with every declared output."""
+        entry = self.known.get(state.key or "")
+        if state.forced or entry is None:
+            return False
+        if any(o not in entry.outputs for o in state.plan.outputs):
+            return False
+        state.status = "cached"
+        state.outputs = {o: entry.outputs[o] for o in state.plan.outputs}
+        state.metrics = dict(entry.metrics)
+        return True
 
     # -- recording ----------------------------------------------------------------------
 
@@ -391,7 +430,10 @@ class _Run:
             raise
         finally:
             self._stop_executor(cancel=False)
-        self._register()
+        if status == "succeeded":
+            error = self._register()
+            if error is not None:
+                status = "failed"
         self.store.finish(self.run_id, status, error)
         record = self.store.get(self.run_id)
         self._emit("finished", status=status, error=error)
@@ -558,18 +600,45 @@ class _Run:
             text += f"\nlast lines of its log:\n{tail}"
         return text
 
-    def _register(self) -> None:
+    def _register(self) -> str | None:
+        """Register the pipeline's model output as a version; the error text if that failed.
+
+        The output is recorded as the run's model artifact first, so a refused registration
+        still shows what the run produced."""
         reg = self.plan.register
         if reg is None:
-            return
+            return None
         state = self.steps.get(reg.from_step)
         if state is None or state.status not in DONE:
-            return
+            return None
         out = state.outputs.get(reg.from_output)
         if out is None:
-            return
+            return None
         digest = out.digest if out.kind == "file" and out.digest else out.manifest_hash
         self.store.log_artifact(self.run_id, reg.model, digest, out.size, "model")
+        from seaway.errors import SeawayError
+        from seaway.pipeline.workcache import ensure_local
+        from seaway.registry.register import register_model
+
+        try:
+            local = ensure_local(
+                self.project.blobs,
+                self.work_dir,
+                out.as_input(f"{reg.from_step}.{reg.from_output}"),
+            )
+            result = register_model(
+                self.project,
+                reg.model,
+                local,
+                flavor=reg.flavor,
+                run_id=self.run_id,
+                source_digest=digest,
+                from_output=f"{reg.from_step}.{reg.from_output}",
+            )
+        except SeawayError as exc:
+            return f"registering {reg.model} from {reg.from_step}.{reg.from_output} failed: {exc}"
+        self.store.set_tags(self.run_id, {"seaway.registered": result.version.ref})
+        return None
 
 
 def _pool_broke(exc: BaseException) -> bool:

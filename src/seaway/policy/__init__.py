@@ -42,13 +42,18 @@ version without that metric) is an evaluation error, which blocks; guard optiona
 `has(version.metrics.auc)` or `"auc" in version.metrics`.
 
 Roles and permissions are in `seaway.policy.roles` (`permits`); policy tests kept in the
-repository (`policies/tests/*.yaml`) in `seaway.policy.suite` (`run_policy_tests`). The CEL
+repository (`policies/tests/*.yaml`) in `seaway.policy.suite` (`run_policy_tests`).
+Who is acting and whether they may: `seaway.policy.identity` (`current_identity`,
+`authorize`) over API tokens (`seaway.policy.tokens`); approvals in
+`seaway.policy.approvals`; the request of a registered version and the decision on it in
+`seaway.policy.promotion` (`build_request`, `evaluate_promotion`). The CEL
 library is `cel-python` (the `policy` extra); without it, compiling a policy raises an error
 that says how to install it.
 """
 
 from __future__ import annotations
 
+from seaway.policy.approvals import ApprovalRecord, approve, list_approvals
 from seaway.policy.engine import (
     CompiledPolicy,
     PolicyDecision,
@@ -58,6 +63,14 @@ from seaway.policy.engine import (
     evaluate,
 )
 from seaway.policy.errors import CelUnavailable, ExpressionProblem, PermissionDenied, PolicyError
+from seaway.policy.identity import (
+    Identity,
+    authorize,
+    current_identity,
+    is_permitted,
+    local_identity,
+)
+from seaway.policy.promotion import build_request, evaluate_promotion, evaluate_request
 from seaway.policy.request import (
     Approval,
     GateFacts,
@@ -74,15 +87,27 @@ from seaway.policy.suite import (
     load_policy_tests,
     run_policy_tests,
 )
+from seaway.policy.tokens import (
+    InvalidToken,
+    TokenInfo,
+    authenticate,
+    create_token,
+    has_active_tokens,
+    list_tokens,
+    revoke_token,
+)
 
 __all__ = [
     "Approval",
+    "ApprovalRecord",
     "CelUnavailable",
     "CompiledPolicy",
     "Expectation",
     "ExpressionProblem",
     "GateFacts",
     "GateResultFacts",
+    "Identity",
+    "InvalidToken",
     "PermissionDenied",
     "PolicyDecision",
     "PolicyError",
@@ -90,16 +115,31 @@ __all__ = [
     "PolicyRequest",
     "PolicyTestCase",
     "TestOutcome",
+    "TokenInfo",
     "VersionFacts",
+    "approve",
+    "authenticate",
+    "authorize",
+    "build_request",
     "compile_policies",
     "compile_policy",
     "covers",
+    "create_token",
+    "current_identity",
     "evaluate",
+    "evaluate_promotion",
+    "evaluate_request",
+    "has_active_tokens",
+    "is_permitted",
+    "list_approvals",
+    "list_tokens",
     "load_policy_tests",
     "load_request",
+    "local_identity",
     "permissions_of",
     "permits",
     "require_permission",
+    "revoke_token",
     "roles_granting",
     "run_policy_tests",
 ]

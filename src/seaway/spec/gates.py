@@ -79,9 +79,11 @@ class Drift(StrictModel):
         ge=0,
         description="Largest allowed drift per feature (PSI, or the statistic chosen by method).",
     )
-    method: Literal["psi", "ks", "js"] = Field(
-        default="psi",
-        description="psi: population stability index; ks: Kolmogorov-Smirnov; js: Jensen-Shannon.",
+    method: Literal["auto", "psi", "ks", "js"] = Field(
+        default="auto",
+        description="auto: an effect size that suits the sample size (PSI, KS distance, "
+        "Cramér's V) confirmed by a test; psi: population stability index; ks: "
+        "Kolmogorov-Smirnov distance; js: Jensen-Shannon distance.",
     )
     columns: list[str] | None = Field(
         default=None, description="Features to compare; all shared columns when omitted."

@@ -78,6 +78,34 @@ class ModelSchemaSpec(StrictModel):
     )
 
 
+_STEP_DATA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*(/.+)?$")
+
+
+class EvaluationSpec(StrictModel):
+    """Labelled data the gates that predict (robustness, fairness, latency) run the model on."""
+
+    data: str = Field(
+        description="dataset:NAME[@V], or STEP.OUTPUT[/file] of the run that registered the "
+        "version (train.split/test.parquet)."
+    )
+    target: str = Field(description="The column holding the true label.")
+    rows: int | None = Field(
+        default=10_000, ge=1, description="Rows sampled (seeded) from the data; all when null."
+    )
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, value: str) -> str:
+        if value.startswith("dataset:"):
+            name = value.removeprefix("dataset:")
+            if not name or name.startswith("@"):
+                raise invalid(f"{describe(value)}: expected dataset:NAME or dataset:NAME@V")
+            return value
+        if not _STEP_DATA_RE.match(value):
+            raise invalid(f"{describe(value)} is neither dataset:NAME[@V] nor STEP.OUTPUT[/file]")
+        return value
+
+
 class ModelSpec(StrictModel):
     description: str | None = Field(default=None, description="What the model predicts.")
     flavor: Flavor | None = Field(
@@ -93,6 +121,16 @@ class ModelSpec(StrictModel):
     )
     gates: list[Gate] = Field(
         default_factory=list, description="Checks a version must pass before promotion."
+    )
+    evaluation: EvaluationSpec | None = Field(
+        default=None,
+        description="Labelled data for the gates that run the model (robustness, fairness, "
+        "latency).",
+    )
+    trusted_keys: list[str] = Field(
+        default_factory=list,
+        description="Public keys (paths relative to the project) whose signatures are "
+        "trusted for this model.",
     )
 
 
@@ -230,6 +268,7 @@ __all__ = [
     "DeploymentSpec",
     "DriftTrigger",
     "EnvironmentSpec",
+    "EvaluationSpec",
     "Gate",
     "ModelSchemaSpec",
     "ModelSpec",

@@ -46,3 +46,29 @@ def event_hash(
         ensure_ascii=False,
     )
     return blake3(body.encode()).hexdigest()
+
+
+def append_event_sqlite(
+    conn: Any,
+    *,
+    ts: datetime,
+    ts_text: str,
+    kind: str,
+    actor: str,
+    subject: str,
+    data: dict[str, Any] | None,
+) -> int:
+    """Append an event through a stdlib `sqlite3` connection inside the caller's write
+    transaction (the fast lanes' twin of `seaway.store.events.record_event`); its seq."""
+    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq = (last[0] if last is not None else 0) + 1
+    prev = last[1] if last is not None else GENESIS
+    digest = event_hash(
+        seq=seq, ts=ts, kind=kind, actor=actor, subject=subject, data=data, prev_hash=prev
+    )
+    conn.execute(
+        "INSERT INTO events (ts, kind, actor, subject, data, seq, prev_hash, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (ts_text, kind, actor, subject, json.dumps(data), seq, prev, digest),
+    )
+    return int(seq)

@@ -67,6 +67,29 @@ def _is_transient(exc: Exception) -> bool:
     return "database is locked" in text or "database table is locked" in text
 
 
+def _use_wal(cur: Any) -> None:
+    """Put the database in WAL mode, waiting out other processes doing the same.
+
+    WAL mode is stored in the file, so this is a read once it is set. Switching needs the
+    file to itself and SQLite answers "database is locked" at once instead of calling the
+    busy handler, so several processes opening a new database together retry here."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 class MetadataStore:
     """A connection pool to the metadata database, migrated to the current schema."""
 
@@ -124,8 +147,8 @@ class MetadataStore:
                     # Hand transaction control to the "begin" hook below.
                     dbapi_conn.isolation_level = None
                     cur = dbapi_conn.cursor()
-                    cur.execute("PRAGMA journal_mode=WAL")
                     cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+                    _use_wal(cur)
                     cur.execute("PRAGMA foreign_keys=ON")
                     cur.execute("PRAGMA synchronous=NORMAL")
                     cur.close()

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0005"
 
 metadata = MetaData()
 
@@ -167,4 +167,187 @@ step_cache = Table(
     Column("metrics", JSON, nullable=True),
     Column("run_id", String(32), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The model registry (migration 0004). A version is keyed by (model_id, number); its files
+# are a manifest blob like a dataset version's, and `digest` is their Merkle root.
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("description", Text, nullable=True),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("manifest_hash", String(64), nullable=False),
+    # What was handed to `register` (a file digest or a step output's manifest hash), before
+    # any conversion: registering the same thing again finds the version without re-reading it.
+    Column("source_digest", String(64), nullable=True),
+    Column("flavor", String(50), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("n_files", Integer, nullable=False),
+    Column("io_schema", JSON, nullable=True),
+    Column("metrics", JSON, nullable=True),
+    Column("lineage", JSON, nullable=True),
+    Column("run_id", String(32), nullable=True),
+    Column("author", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("scan_verdict", String(20), nullable=False),
+    Column("scan_report", JSON, nullable=True),
+    Column("meta", JSON, nullable=True),
+    Column("description", Text, nullable=True),
+    UniqueConstraint("model_id", "number", name="uq_model_versions_number"),
+    Index("ix_model_versions_digest", "digest"),
+    Index("ix_model_versions_run", "run_id"),
+    Index("ix_model_versions_source", "model_id", "source_digest"),
+)
+
+# Where each alias points now; `alias_history` keeps every move (number NULL: removed).
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("number", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("number", Integer, nullable=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index("ix_alias_history_model_alias_ts", "model_id", "alias", "ts"),
+)
+
+model_signatures = Table(
+    "model_signatures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("bundle_digest", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("signer", String(200), nullable=False),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_model_signatures_version", "model_id", "number"),
+)
+
+gate_reports = Table(
+    "gate_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("report", JSON, nullable=False),
+    Index("ix_gate_reports_version", "model_id", "number", "created_at"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("environment", String(100), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(100), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_approvals_version_env", "model_id", "number", "environment"),
+)
+
+# API tokens: only a hash of the secret is kept; the secret is shown once, at creation.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("roles", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+# The gateway's routing table (migration 0005): which versions serve, with what share of
+# traffic, mirrored to which shadows. `routing_state.revision` goes up with every change in
+# the same transaction, so gateways notice a change by reading one integer.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("shadow", Float, nullable=False),
+    Column("batching", JSON, nullable=True),
+    Column("scale", JSON, nullable=True),
+    Column("require_signature", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    UniqueConstraint("model", "number", name="uq_deployments_model_number"),
+)
+
+routing_state = Table(
+    "routing_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Per-version live figures a gateway flushes every few seconds, for rollout analysis.
+live_stats = Table(
+    "live_stats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("gateway", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("route", String(20), nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("figures", JSON, nullable=False),
+    Index("ix_live_stats_version_end", "model", "number", "window_end"),
+)
+
+# A sampled log of requests and predictions, for drift monitoring and joining labels later.
+request_log = Table(
+    "request_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("route", String(20), nullable=False),
+    Column("key", String(200), nullable=True),
+    Column("inputs", JSON, nullable=True),
+    Column("outputs", JSON, nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("status", Integer, nullable=False),
+    Index("ix_request_log_model_ts", "model", "ts"),
+    Index("ix_request_log_request_id", "request_id"),
 )

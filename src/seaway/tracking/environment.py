@@ -3,10 +3,20 @@
 Both are cached: the interpreter and its packages do not change within a process, and the
 git state is re-read at most every `GIT_TTL_S` seconds, so creating a thousand runs in a
 loop costs one `git status`, not a thousand (each is a few milliseconds).
+
+Reading package versions means importing `importlib.metadata` and parsing metadata files,
+50-100 ms: more than a fully cached `seaway run` may take in all. So `environment(cache_dir)`
+also keeps the answer on disk (`environment.json` in the project's state folder), keyed by
+the interpreter and by every `sys.path` entry with its modification time. Installing,
+upgrading or removing a distribution adds or removes a `*.dist-info` folder, which changes
+the modification time of the folder holding it, so none of them is missed (editing a
+metadata file in place would be, and no installer does that).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import platform
 import subprocess
@@ -38,16 +48,22 @@ PACKAGES = (
     "onnxruntime",
 )
 GIT_TTL_S = 2.0
+ENVIRONMENT_CACHE = "environment.json"
+_CACHE_FORMAT = 1
+_CACHE_ENTRIES = 4
 
 _lock = threading.Lock()
 _environment: dict[str, Any] | None = None
 _git: dict[str, tuple[float, str | None, bool | None]] = {}
 
 
-def environment() -> dict[str, Any]:
-    """Python and package versions of this process (computed once)."""
+def environment(cache_dir: Path | None = None) -> dict[str, Any]:
+    """Python and package versions of this process (computed once); with `cache_dir`, read
+    from and kept in a file there while the installed distributions stay the same."""
     global _environment
     with _lock:
+        if _environment is None and cache_dir is not None:
+            _environment = _read_cached(cache_dir)
         if _environment is None:
             from importlib.metadata import PackageNotFoundError, version
 
@@ -63,7 +79,54 @@ def environment() -> dict[str, Any]:
                 "platform": f"{sys.platform}-{platform.machine()}",
                 "packages": packages,
             }
+            if cache_dir is not None:
+                _write_cached(cache_dir, _environment)
         return dict(_environment)
+
+
+def _cache_key() -> list[Any]:
+    """What the answer depends on: the interpreter, and each place distributions are found
+    with its modification time (None where it does not exist)."""
+    entries: list[Any] = []
+    for entry in sys.path:
+        try:
+            mtime: int | None = os.stat(entry or ".").st_mtime_ns
+        except OSError:
+            mtime = None
+        entries.append([entry, os.path.abspath(entry or "."), mtime])
+    return [_CACHE_FORMAT, sys.executable, sys.version, entries]
+
+
+def _read_cached(cache_dir: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((cache_dir / ENVIRONMENT_CACHE).read_bytes())
+        found = doc["entries"].get(json.dumps(_cache_key()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _write_cached(cache_dir: Path, env: dict[str, Any]) -> None:
+    """Best effort (a read-only state folder only costs the next look-up). A few entries are
+    kept: `seaway` and `python -m seaway` differ in sys.path[0]."""
+    path = cache_dir / ENVIRONMENT_CACHE
+    try:
+        entries = json.loads(path.read_bytes()).get("entries", {})
+        if not isinstance(entries, dict):
+            entries = {}
+    except (OSError, ValueError, AttributeError):
+        entries = {}
+    entries.pop(key := json.dumps(_cache_key()), None)
+    entries[key] = env
+    doc = {"entries": dict(list(entries.items())[-_CACHE_ENTRIES:])}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def git_state(root: Path) -> tuple[str | None, bool | None]:

@@ -192,6 +192,11 @@ class RunSummary:
 
 @functools.cache
 def hostname() -> str:
+    # On POSIX the kernel's node name is what socket.gethostname() answers; reading it
+    # directly spares importing socket, a few ms of a fully cached `seaway run`.
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
     import socket
 
     return socket.gethostname()

@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seaway._util import as_utc
 from seaway.errors import UsageError
 from seaway.tracking.records import RUN_STATUSES, RunSummary
-from seaway.tracking.store import _aware, encode_param
+from seaway.tracking.store import encode_param
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -221,7 +222,7 @@ def _attach_metrics(conn: Connection, summaries: list[RunSummary]) -> None:
 
 def _time(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
-        return _aware(value)
+        return as_utc(value)
     return datetime.fromisoformat(value + "+00:00")  # SQLite's text, always UTC
 
 

@@ -17,10 +17,10 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from seaway._util import actor, utcnow
+from seaway._util import actor, as_utc, utcnow
 from seaway.errors import NotFound, UsageError
 from seaway.tracking.db import Session
 from seaway.tracking.records import (
@@ -123,13 +123,6 @@ def check_metric(key: Any, value: Any, step: Any) -> tuple[str, float, int]:
 # -- rows -------------------------------------------------------------------------------
 
 
-def _aware(ts: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    if ts is not None and ts.tzinfo is None:
-        return ts.replace(tzinfo=UTC)
-    return ts
-
-
 def _common_fields(row: Any) -> dict[str, Any]:
     """The columns of `runs` that summaries and full records share."""
     return {
@@ -138,8 +131,8 @@ def _common_fields(row: Any) -> dict[str, Any]:
         "name": row.name,
         "pipeline": row.pipeline,
         "status": row.status,
-        "started_at": _aware(row.started_at),
-        "ended_at": _aware(row.ended_at),
+        "started_at": as_utc(row.started_at),
+        "ended_at": as_utc(row.ended_at),
         "duration_s": row.duration_s,
     }
 
@@ -153,7 +146,7 @@ def _step_from_row(row: Any) -> StepRecord:
         step=row.step,
         status=row.status,
         cache_key=row.cache_key,
-        started_at=_aware(row.started_at),
+        started_at=as_utc(row.started_at),
         duration_s=row.duration_s,
         error=row.error,
         log_digest=row.log_digest,
@@ -253,7 +246,7 @@ def _finish(
         found = conn.execute(select(runs.c.started_at).where(runs.c.id == run_id)).scalar()
         if found is None:
             raise _unknown_run_id(run_id)
-        started_at = _aware(found)
+        started_at = as_utc(found)
     assert started_at is not None
     ended = utcnow()
     result = conn.execute(
@@ -268,6 +261,39 @@ def _finish(
     )
     if result.rowcount == 0:
         raise _unknown_run_id(run_id)
+    _record_finished(conn, run_id)
+
+
+def run_event_data(
+    pipeline: str | None, name: str | None, seq: int, status: str, duration_s: float | None
+) -> dict[str, Any]:
+    """The `run.finished` event's data, shared with the pipeline's SQLite lane."""
+    return {
+        "seq": seq,
+        "pipeline": pipeline,
+        "name": name,
+        "status": status,
+        "duration_s": None if duration_s is None else round(duration_s, 3),
+    }
+
+
+def _record_finished(conn: Connection, run_id: str) -> None:
+    from sqlalchemy import select
+
+    from seaway.store.events import record_event
+    from seaway.store.schema import runs
+
+    row = conn.execute(
+        select(runs.c.pipeline, runs.c.name, runs.c.seq, runs.c.status, runs.c.duration_s).where(
+            runs.c.id == run_id
+        )
+    ).one()
+    record_event(
+        conn,
+        "run.finished",
+        f"run:{run_id}",
+        run_event_data(row.pipeline, row.name, row.seq, row.status, row.duration_s),
+    )
 
 
 def _unknown_run_id(run_id: str) -> NotFound:
@@ -336,7 +362,7 @@ class RunStore:
         encoded = {check_key(k, "param"): encode_param(v) for k, v in (params or {}).items()}
         all_tags = {TAG_HOST: hostname(), TAG_PID: str(os.getpid()), **_clean_tags(tags or {})}
         commit, dirty = git_state(self.project.root) if capture_environment else (None, None)
-        env = environment() if capture_environment else {}
+        env = environment(self.project.state_dir) if capture_environment else {}
         run_id = uuid.uuid4().hex
         started = utcnow()
         author = actor()
