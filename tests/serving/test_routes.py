@@ -105,3 +105,39 @@ def test_cli_deploy_undeploy_deployments(cli: Any, deployed: Project) -> None:
     assert r.exit_code == 2 and "not deployed" in r.stderr
     r = cli("deploy", "churn@1", "--shadow", "150")
     assert r.exit_code == 2 and "from 0 to 100" in r.stderr
+
+
+def test_set_routes_makes_the_split_exact_in_one_revision(deployed: Project) -> None:
+    from seaway.audit.log import list_events
+
+    routes.deploy(deployed, "churn@1")
+    routes.deploy(deployed, "churn@3", shadow=5)
+    split = [routes.Route(1, weight=90), routes.Route(2, weight=10)]
+    table = routes.set_routes(deployed, "churn", split, reason={"environment": "prod"})
+    # churn@3 was not in the split: gone, and all of it in one revision.
+    assert weights(table) == {"churn@1": (90, 0), "churn@2": (10, 0)}
+    assert table.revision == 3
+    again = routes.set_routes(deployed, "churn", split, reason={"environment": "prod"})
+    assert again.revision == 3, "an unchanged split must not bump the revision"
+    kinds = [(e.kind, e.subject, (e.data or {}).get("environment")) for e in list_events(deployed)]
+    assert ("deployment.removed", "model:churn@3", "prod") in kinds
+    assert ("deployment.set", "model:churn@2", "prod") in kinds
+    assert routes.set_routes(deployed, "churn", []).deployments == ()
+
+
+@pytest.mark.parametrize(
+    ("split", "message"),
+    [
+        ([routes.Route(1, weight=60), routes.Route(2, weight=30)], "sum to 90, not 100"),
+        ([routes.Route(1, weight=100), routes.Route(1, weight=0, shadow=5)], "listed twice"),
+        ([routes.Route(1, weight=100, shadow=5)], "both a primary and a shadow"),
+        ([routes.Route(2, shadow=50)], "sum to 0, not 100"),
+    ],
+)
+def test_set_routes_refuses_a_split_that_cannot_serve(
+    deployed: Project, split: list[routes.Route], message: str
+) -> None:
+    routes.deploy(deployed, "churn@1")
+    with pytest.raises(UsageError, match=message):
+        routes.set_routes(deployed, "churn", split)
+    assert weights(routes.load_table(deployed)) == {"churn@1": (100, 0)}

@@ -90,6 +90,8 @@ for _module, _names in (
     ("approve", ("approve", "approvals")),
     ("tokens", ("tokens",)),
     ("serve", ("serve", "deploy", "undeploy", "deployments")),
+    ("promote", ("promote", "rollback")),
+    ("gitops", ("sync", "status", "controller")),
 ):
     _attach = _commands(_module)
     for _name in _names:
@@ -98,6 +100,9 @@ _ATTACH["data"] = _group("data", "data", "Versioned datasets: add, status, diff,
 _ATTACH["audit"] = _group("audit", "audit", "The tamper-evident event log: list, verify.")
 _ATTACH["runs"] = _group("runs", "runs", "Runs: list, show, compare, logs, export.")
 _ATTACH["policy"] = _group("policy", "policy", "Promotion policies (CEL): test, eval.")
+_ATTACH["rollout"] = _group(
+    "rollout", "rollout", "Rollouts in progress: list, show, pause, resume, abort, promote."
+)
 
 # Global options that take a value, to find the command name after them.
 _VALUED_OPTIONS = frozenset({"-C", "--directory"})

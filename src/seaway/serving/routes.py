@@ -477,14 +477,136 @@ def undeploy(project: Project, model: str, number: int | None = None) -> Routing
     return project.metadata.run_write(write)
 
 
+@dataclass(frozen=True)
+class Route:
+    """One version's share in a model's desired split (see `set_routes`)."""
+
+    number: int
+    weight: float = 0.0
+    shadow: float = 0.0
+
+
+def set_routes(
+    project: Project,
+    model: str,
+    routes: list[Route],
+    *,
+    batching: BatchingSpec | Mapping[str, Any] | None = None,
+    scale: ScaleSpec | Mapping[str, Any] | None = None,
+    require_signature: bool = False,
+    reason: Mapping[str, Any] | None = None,
+) -> RoutingTable:
+    """Make `model`'s deployments exactly `routes`, in one transaction and one revision: the
+    reconciler's way in, where `deploy` is a person's. Versions not listed are removed; an
+    empty list removes the model. Primary weights must sum to 100 (or all be 0 when only
+    shadows remain, which is refused: a model needs a primary). Rows already as asked are
+    left alone and record no event, so applying the same split twice changes nothing, not
+    even the revision. `reason` is merged into each event's data (for example the
+    environment and rollout). Versions are not looked up: the caller resolved them."""
+    from seaway.policy.identity import authorize
+
+    seen: set[int] = set()
+    for r in routes:
+        if r.number in seen:
+            raise UsageError(f"{model}@{r.number} is listed twice in one split")
+        seen.add(r.number)
+        _check_percent("weight", r.weight)
+        _check_percent("shadow", r.shadow)
+        if r.weight > 0 and r.shadow > 0:
+            raise UsageError(f"{model}@{r.number} cannot be both a primary and a shadow")
+    total = sum(r.weight for r in routes)
+    if routes and abs(total - 100.0) > 1e-6:
+        raise UsageError(
+            f"the primary weights of {model} sum to {total:g}, not 100",
+            hint="give the versions' weights so that they add up to 100",
+        )
+    batching_spec = BatchingSpec.from_value(batching)
+    scale_spec = ScaleSpec.from_value(scale)
+    identity = authorize(project, "deploy")
+    extra = dict(reason or {})
+
+    def write(conn: Connection) -> RoutingTable:
+        from sqlalchemy import delete, select
+
+        from seaway._util import utcnow
+        from seaway.store.events import record_event
+        from seaway.store.schema import deployments
+
+        rows = {
+            int(r.number): r
+            for r in conn.execute(select(deployments).where(deployments.c.model == model)).all()
+        }
+        wanted = {r.number: r for r in routes}
+        common = {
+            "batching": batching_spec.to_dict() if batching_spec else None,
+            "scale": scale_spec.to_dict() if scale_spec else None,
+            "require_signature": bool(require_signature),
+        }
+        changed = [
+            n
+            for n, r in wanted.items()
+            if n not in rows
+            or abs(float(rows[n].weight) - r.weight) > 1e-9
+            or abs(float(rows[n].shadow) - r.shadow) > 1e-9
+            or rows[n].batching != common["batching"]
+            or rows[n].scale != common["scale"]
+            or bool(rows[n].require_signature) != common["require_signature"]
+        ]
+        gone = sorted(set(rows) - set(wanted))
+        if not changed and not gone:
+            return _read_table(conn)
+        revision = _bump_revision(conn)
+        now = utcnow()
+        for n in changed:
+            values = {
+                "weight": wanted[n].weight,
+                "shadow": wanted[n].shadow,
+                **common,
+                "updated_at": now,
+                "actor": identity.name,
+            }
+            if n in rows:
+                conn.execute(
+                    deployments.update()
+                    .where(deployments.c.model == model, deployments.c.number == n)
+                    .values(**values)
+                )
+            else:
+                conn.execute(deployments.insert().values(model=model, number=n, **values))
+            data = {k: v for k, v in values.items() if k not in ("updated_at", "actor")}
+            record_event(
+                conn,
+                "deployment.set",
+                f"model:{model}@{n}",
+                {**data, "revision": revision, **extra},
+                actor=identity.name,
+            )
+        for n in gone:
+            conn.execute(
+                delete(deployments).where(deployments.c.model == model, deployments.c.number == n)
+            )
+            record_event(
+                conn,
+                "deployment.removed",
+                f"model:{model}@{n}",
+                {"revision": revision, **extra},
+                actor=identity.name,
+            )
+        return _read_table(conn)
+
+    return project.metadata.run_write(write)
+
+
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
     "BatchingSpec",
     "Deployment",
+    "Route",
     "RoutingTable",
     "ScaleSpec",
     "deploy",
     "load_table",
     "read_revision",
+    "set_routes",
     "undeploy",
 ]

@@ -7,7 +7,7 @@ deployments:
     version: 7                      # or an alias, resolved when promoting
     strategy:
       canary:
-        steps: [{weight: 10, pause: 2m}, {weight: 50, pause: 5m}]
+        steps: [{weight: 10, pause: 2m}, {weight: 50, pause: 5m}, {weight: 100}]
         analysis: {max_error_rate: 0.01, max_p99_ms: 50, min_requests: 200}
     scale: {min: 0, max: 4, idle_timeout: 15m}
     batching: {max_batch: 32, max_wait_us: 500}
@@ -73,6 +73,27 @@ class AnalysisSpec(StrictModel):
     failure_limit: int = Field(
         default=1, ge=1, description="Failed checks in a row that abort the rollout."
     )
+    max_class_flip_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Largest share of mirrored requests where the candidate's answer differs "
+        "from stable's (shadow and blue-green previews).",
+    )
+    inconclusive_limit: Duration = Field(
+        default=Duration("10m"),
+        description="How long too little traffic may leave a check undecided.",
+    )
+    on_inconclusive: Literal["fail", "pass"] = Field(
+        default="fail",
+        description="What an analysis still undecided after `inconclusive_limit` counts as.",
+    )
+    error_limit: int = Field(
+        default=3,
+        ge=1,
+        description="Checks in a row that could not measure (store or gateway unreachable) "
+        "before the rollout is Degraded.",
+    )
 
 
 class CanaryStep(StrictModel):
@@ -81,11 +102,15 @@ class CanaryStep(StrictModel):
         default=None, description="How long to hold this weight while the analysis runs."
     )
     analysis: AnalysisSpec | None = Field(
-        default=None, description="An analysis for this step instead of the strategy's."
+        default=None,
+        description="An analysis that must pass before the next step, instead of a pause.",
     )
 
     @model_validator(mode="after")
     def _one(self) -> CanaryStep:
+        # The final {weight: 100} is where the rollout completes: nothing to wait for.
+        if self.weight == 100 and self.pause is None and self.analysis is None:
+            return self
         if (self.pause is None) == (self.analysis is None):
             raise invalid("a canary step needs exactly one of `pause` or `analysis`")
         return self
@@ -106,6 +131,11 @@ class CanaryStrategy(StrictModel):
         weights = [s.weight for s in self.steps]
         if any(b <= a for a, b in itertools.pairwise(weights)):
             raise invalid(f"canary step weights must increase, got {weights}")
+        if weights[-1] != 100:
+            raise invalid(
+                f"canary step weights must end at 100, got {weights}: "
+                "add {weight: 100} as the last step"
+            )
         return self
 
 
@@ -218,6 +248,42 @@ class RequiresSpec(StrictModel):
     )
 
 
+class KubernetesTargetSpec(StrictModel):
+    """How the `kubernetes` target renders manifests for Argo CD or Flux to sync."""
+
+    dir: str | None = Field(
+        default=None,
+        description="Folder the manifests are written to, relative to the project root "
+        "(default deploy/ENVIRONMENT).",
+    )
+    kind: Literal["kserve", "deployment"] = Field(
+        default="kserve",
+        description="KServe InferenceService, or Deployment + Service + HorizontalPodAutoscaler.",
+    )
+    namespace: str = Field(default="default", description="Namespace of every manifest.")
+    image: str = Field(
+        default="seaway:latest",
+        description="Container image running `seaway serve` (the `deployment` kind).",
+    )
+    storage_uri: str = Field(
+        default="s3://models/{model}/{version}",
+        description="Where KServe finds a version's files; {model}, {version} and {digest} "
+        "are filled in.",
+    )
+
+
+class RayTargetSpec(StrictModel):
+    """How the `ray` target runs Ray Serve applications."""
+
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster address (default: start or join a local Ray on 127.0.0.1).",
+    )
+    route_prefix: str = Field(
+        default="/{model}", description="HTTP route of each model's application."
+    )
+
+
 class EnvironmentSpec(StrictModel):
     description: str | None = Field(default=None, description="What the environment is for.")
     target: TargetKind | list[TargetKind] = Field(
@@ -232,6 +298,22 @@ class EnvironmentSpec(StrictModel):
     )
     deployments: dict[Name, DeploymentSpec] = Field(
         default_factory=dict, description="Model name -> the version serving and its rollout."
+    )
+    kubernetes: KubernetesTargetSpec = Field(
+        default_factory=KubernetesTargetSpec,
+        description="Settings of the kubernetes target.",
+    )
+    ray: RayTargetSpec = Field(
+        default_factory=RayTargetSpec, description="Settings of the ray target."
+    )
+    promote_alias: str | None = Field(
+        default="champion",
+        pattern=NAME_PATTERN,
+        description="Alias moved to a candidate when its rollout succeeds; null to move none.",
+    )
+    rollback_commit: bool = Field(
+        default=False,
+        description="When a rollout fails, also write a commit restoring the previous version.",
     )
 
     @property
@@ -248,6 +330,8 @@ __all__ = [
     "DeploymentSpec",
     "DirectStrategy",
     "EnvironmentSpec",
+    "KubernetesTargetSpec",
+    "RayTargetSpec",
     "RequiresSpec",
     "ScaleSpec",
     "ShadowStrategy",

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = MetaData()
 
@@ -350,4 +350,38 @@ request_log = Table(
     Column("status", Integer, nullable=False),
     Index("ix_request_log_model_ts", "model", "ts"),
     Index("ix_request_log_request_id", "request_id"),
+)
+
+# GitOps (migration 0006): one row per rollout, the state machine's durable state, so a
+# restarted controller resumes at the right step; and what each environment last synced.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("stable", Integer, nullable=True),
+    Column("candidate", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("strategy", JSON, nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("step_started_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("git_revision", String(64), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("state", JSON, nullable=False),
+    Index("ix_rollouts_env_model", "environment", "model", "id"),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("environment", String(200), primary_key=True),
+    Column("git_revision", String(64), nullable=True),
+    Column("models", JSON, nullable=False),
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),
 )
