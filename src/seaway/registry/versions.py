@@ -8,6 +8,7 @@ version an alias points at now). Aliases are lower-case names that start with a 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -268,6 +269,49 @@ def list_versions(project: Project, name: str) -> list[ModelVersion]:
             select(mv).where(mv.c.model_id == model.id).order_by(mv.c.number.desc())
         )
         return [version_from_row(r, name, aliases.get(r.number, [])) for r in rows]
+
+
+@dataclass(frozen=True)
+class VersionIndex:
+    """A model's version numbers and aliases, without the version records."""
+
+    numbers: frozenset[int]
+    aliases: dict[str, int]
+
+
+def version_index(project: Project, names: Iterable[str]) -> dict[str, VersionIndex]:
+    """Numbers and aliases of many models in two queries (the reconciler's plan over
+    thousands of deployments); models not registered are absent from the answer."""
+    from sqlalchemy import select
+
+    from seaway.store.schema import model_aliases, model_versions, models
+
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    numbers: dict[str, set[int]] = {}
+    aliases: dict[str, dict[str, int]] = {}
+    with project.metadata.read() as conn:
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            rows = conn.execute(
+                select(models.c.name, model_versions.c.number)
+                .join(model_versions, model_versions.c.model_id == models.c.id)
+                .where(models.c.name.in_(chunk))
+            )
+            for name, number in rows:
+                numbers.setdefault(name, set()).add(int(number))
+            held = conn.execute(
+                select(models.c.name, model_aliases.c.alias, model_aliases.c.number)
+                .join(model_aliases, model_aliases.c.model_id == models.c.id)
+                .where(models.c.name.in_(chunk))
+            )
+            for name, alias, number in held:
+                aliases.setdefault(name, {})[alias] = int(number)
+    return {
+        name: VersionIndex(frozenset(found), aliases.get(name, {}))
+        for name, found in numbers.items()
+    }
 
 
 def list_models(project: Project) -> list[ModelSummary]:

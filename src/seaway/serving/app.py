@@ -137,7 +137,11 @@ def _default_telemetry(project: Project) -> Any:
         module = importlib.import_module("seaway.serving.telemetry")
     except ImportError:
         return _NullTelemetry()
-    return module.Telemetry(project, gateway_id=gateway_id())
+    # Rollout analysis reads the flushed windows: a shorter interval gives it fresher figures.
+    flush = os.environ.get(ENV_PREFIX + "FLUSH_INTERVAL")
+    return module.Telemetry(
+        project, gateway_id=gateway_id(), flush_interval_s=float(flush) if flush else 5.0
+    )
 
 
 def _default_guard(project: Project) -> Any:
@@ -856,7 +860,7 @@ ENV_PREFIX = "SEAWAY_SERVE_"
 def app() -> Gateway:
     """Factory for ASGI servers (`uvicorn --factory seaway.serving.app:app`): the project
     found from the working directory, options from SEAWAY_SERVE_* variables (POLL_INTERVAL,
-    IDLE_TIMEOUT, MEMORY_BUDGET, PREDICT_THREADS)."""
+    IDLE_TIMEOUT, MEMORY_BUDGET, PREDICT_THREADS, FLUSH_INTERVAL)."""
     from seaway.project import Project
 
     env = os.environ
