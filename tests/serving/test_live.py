@@ -136,3 +136,22 @@ def test_labels_and_regrouped_numbers_compare_too(project: Project) -> None:
     assert prediction_psi(one, two) > 0.1
     reg = live_figures(project, "r", 1, since=since).outputs["output"]
     assert reg.kind == "numeric" and reg.total == 400 and reg.edges[0] >= 10.0
+
+
+def test_prediction_psi_is_not_fooled_by_a_small_sample() -> None:
+    import numpy as np
+
+    from seaway.serving.live import small_sample_psi
+
+    rng = np.random.default_rng(0)
+    edges = np.linspace(0, 1, 21)
+
+    def hist(a: float, b: float, n: int) -> list[float]:
+        return [float(v) for v in np.histogram(rng.beta(a, b, n), edges)[0]]
+
+    # Two samples of one distribution: 45 canary requests against 100 stable ones read
+    # as no shift (plain PSI reads about 0.5 to 2 here), a real shift reads as one.
+    same = [small_sample_psi(hist(2, 2, 100), hist(2, 2, 45)) for _ in range(50)]
+    assert float(np.percentile(same, 90)) < 0.2
+    assert small_sample_psi(hist(2, 2, 100), hist(8, 1, 45)) > 1.0
+    assert math.isnan(small_sample_psi([0, 0], [1, 2]))

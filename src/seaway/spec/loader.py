@@ -105,6 +105,71 @@ def load_environment(path: Path, *, root: Path | None = None) -> EnvironmentSpec
     return spec
 
 
+def load_environment_text(text: str, label: str, name: str) -> EnvironmentSpec:
+    """Load an environment file's `text` (read from git, say) named `name`; problems are
+    located with `label` (`environments/prod.yaml@3f2a9c1`)."""
+    read = _Read(label)
+    text = text.removeprefix("\ufeff")
+    try:
+        doc = parse(text)
+    except yaml.MarkedYAMLError as exc:
+        read.problems.append(_syntax_problem(label, exc))
+        read.hint = _HINT_SYNTAX
+    except yaml.YAMLError as exc:
+        _fail(read, f"invalid YAML: {exc}", _HINT_SYNTAX)
+    else:
+        read.doc = doc
+        if doc.node is None:
+            _fail(
+                read,
+                "the file is empty",
+                "an environment with nothing deployed is `deployments: {}`",
+            )
+        elif not isinstance(doc.data, dict):
+            kind = "a list" if isinstance(doc.data, list) else f"the value {doc.data!r}"
+            read.problems.append(
+                make_problem(
+                    doc, label, (), f"expected a mapping of keys at the top level, got {kind}"
+                )
+            )
+            read.hint = "write `key: value` lines at the top level"
+        else:
+            for dup in doc.duplicates:
+                read.problems.append(
+                    Problem(
+                        label,
+                        dup.pos[0],
+                        dup.pos[1],
+                        format_path(dup.path, doc.data),
+                        f"duplicate key '{key_text(dup.path[-1])}' (first at line {dup.first[0]})",
+                    )
+                )
+                read.hint = _HINT_DUPLICATE
+            try:
+                read.spec = EnvironmentSpec.model_validate(doc.data)
+            except ValidationError as exc:
+                read.problems += from_validation_error(
+                    exc, doc, label, cached_schema("environment")
+                )
+                read.hint = read.hint or _HINT_SCHEMA
+    if not re.match(NAME_PATTERN, name):
+        read.problems.insert(
+            0,
+            Problem(
+                label,
+                None,
+                None,
+                "",
+                f"'{name}' is not a valid environment name: use lowercase letters, digits, "
+                "'-' and '_'",
+            ),
+        )
+    read.problems.sort(key=_position)
+    _raise_if_invalid([read])
+    spec: EnvironmentSpec = read.spec
+    return spec
+
+
 def load_environments(root: Path) -> dict[str, EnvironmentSpec]:
     """Every environments/*.yaml under the project root, by name (the file stem)."""
     reads = {p.stem: _read_environment(p, _label(p, root)) for p in environment_files(root)}
