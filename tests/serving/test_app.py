@@ -215,3 +215,19 @@ def test_fast_models_predict_on_the_loop_and_slow_ones_on_threads(
 
     asyncio.run(scenario())
     project.close()
+
+
+def test_a_pinned_gateway_serves_one_version_whatever_the_table(models: Project) -> None:
+    async def scenario() -> None:
+        routes.deploy(models, "b@1")
+        gateway = make_gateway(models, pinned="a@1")
+        async with _client(gateway) as client:
+            answer = await client.post("/v2/models/a/infer", json=v2_rows(ROWS))
+            assert answer.status_code == 200
+            assert answer.headers["x-seaway-version"] == "a@1"
+            assert (await client.post("/v2/models/b/infer", json=v2_rows(ROWS))).status_code == 404
+            routes.undeploy(models, "b")
+            await asyncio.sleep(0.2)
+            assert gateway.table.models() == ["a"]
+
+    asyncio.run(scenario())

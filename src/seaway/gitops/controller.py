@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +33,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("seaway.controller")
 
-_PG_LEADER_LOCK = 0x5EA0_C7_01
-"""Advisory lock key of the controller leader (distinct from the migration lock)."""
+_PG_KEY = "hashtext(current_database() || '.' || current_schema()), 1397055833"
+"""The leader's advisory lock: one per database and schema, so projects sharing a server
+in separate schemas each elect their own leader; the second key sets it apart from other
+advisory locks."""
 
 
 class Leadership:
@@ -84,11 +86,7 @@ class Leadership:
 
         conn = self.project.metadata.engine.connect()
         try:
-            got = bool(
-                conn.execute(
-                    text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LEADER_LOCK}
-                ).scalar()
-            )
+            got = bool(conn.execute(text(f"SELECT pg_try_advisory_lock({_PG_KEY})")).scalar())
             conn.commit()
         except Exception:
             conn.close()
@@ -133,7 +131,7 @@ class Leadership:
             from sqlalchemy import text
 
             with contextlib.suppress(Exception):
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LEADER_LOCK})
+                self._conn.execute(text(f"SELECT pg_advisory_unlock({_PG_KEY})"))
                 self._conn.commit()
             self._drop()
         self.held = False
@@ -150,7 +148,6 @@ class ControllerState:
     last_sync_at: float | None = None
     last_error: str | None = None
     webhooks: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {

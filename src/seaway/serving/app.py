@@ -186,6 +186,7 @@ class Gateway:
         memory_budget_bytes: int | None = None,
         predict_threads: int | None = None,
         sweep_interval_s: float | None = None,
+        pinned: str | None = None,
     ) -> None:
         from seaway.serving.manager import ModelManager
         from seaway.serving.router import Router
@@ -193,6 +194,8 @@ class Gateway:
 
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         self.project = project
+        # A pod rendered by the kubernetes target serves one version, whatever the table.
+        self.pinned = pinned
         self.telemetry = telemetry if telemetry is not None else _default_telemetry(project)
         self.guard = guard if guard is not None else _default_guard(project)
         self.max_body_bytes = int(getattr(self.guard, "max_body_bytes", MAX_BODY_BYTES))
@@ -271,14 +274,25 @@ class Gateway:
     def _fetch_table(self) -> RoutingTable:
         from seaway.serving.routes import load_table
 
-        table = load_table(self.project)
+        table = self._pinned_table() if self.pinned is not None else load_table(self.project)
         self.manager.prefetch(table)
         return table
+
+    def _pinned_table(self) -> RoutingTable:
+        from seaway.registry.versions import get_version
+        from seaway.serving.routes import Deployment, RoutingTable, ScaleSpec
+
+        assert self.pinned is not None
+        version = get_version(self.project, self.pinned)
+        only = Deployment(version.model, version.number, 100.0, 0.0, scale=ScaleSpec(min=1))
+        return RoutingTable(revision=0, deployments=(only,))
 
     async def refresh(self, *, force: bool = True) -> bool:
         """Reload the routing table when its revision moved (always with `force`)."""
         from seaway.serving.routes import read_revision
 
+        if self.pinned is not None and self.ready:
+            return False
         loop = asyncio.get_running_loop()
         if not force and self.ready:
             revision = await loop.run_in_executor(self.io_pool, read_revision, self.project)
@@ -836,8 +850,12 @@ def create_app(
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     memory_budget_bytes: int | None = None,
     predict_threads: int | None = None,
+    pinned: str | None = None,
 ) -> Gateway:
     """The gateway for `project`'s routing table, as an ASGI application.
+
+    `pinned` (NAME@N) serves that one version and ignores the routing table: what a pod the
+    kubernetes target renders runs, one version per Deployment.
 
     `telemetry` and `guard` default to `seaway.serving.telemetry.Telemetry` and
     `seaway.serving.security.Guard` for the project; `idle_timeout_s` applies to deployments
@@ -851,6 +869,7 @@ def create_app(
         idle_timeout_s=idle_timeout_s,
         memory_budget_bytes=memory_budget_bytes,
         predict_threads=predict_threads,
+        pinned=pinned,
     )
 
 
@@ -860,7 +879,8 @@ ENV_PREFIX = "SEAWAY_SERVE_"
 def app() -> Gateway:
     """Factory for ASGI servers (`uvicorn --factory seaway.serving.app:app`): the project
     found from the working directory, options from SEAWAY_SERVE_* variables (POLL_INTERVAL,
-    IDLE_TIMEOUT, MEMORY_BUDGET, PREDICT_THREADS, FLUSH_INTERVAL)."""
+    IDLE_TIMEOUT, MEMORY_BUDGET, PREDICT_THREADS, FLUSH_INTERVAL, and MODEL=NAME@N to serve
+    one version only)."""
     from seaway.project import Project
 
     env = os.environ
@@ -877,6 +897,7 @@ def app() -> Gateway:
         idle_timeout_s=number("IDLE_TIMEOUT") or DEFAULT_IDLE_TIMEOUT_S,
         memory_budget_bytes=int(budget) if budget else None,
         predict_threads=int(threads) if threads else None,
+        pinned=env.get(ENV_PREFIX + "MODEL") or None,
     )
 
 
