@@ -92,9 +92,7 @@ def test_a_running_controller_applies_a_pushed_commit(git_project: GitProject) -
     with serve_webhook(ctl, port):
         thread.start()
         wait_for(lambda: routes.load_table(gp.project).for_model("churn"), timeout=30)
-        gp.write_env(
-            "prod", "target: local\ndeployments:\n  churn:\n    version: 3\n", commit="v3"
-        )
+        gp.write_env("prod", "target: local\ndeployments:\n  churn:\n    version: 3\n", commit="v3")
         httpx.post(f"http://127.0.0.1:{port}/webhook", json={}).raise_for_status()
         # The poll interval is 2 minutes: only the webhook explains a change within seconds.
         wait_for(

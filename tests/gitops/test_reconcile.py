@@ -3,14 +3,16 @@ self-heal, removal, problems, and rollouts advanced by later syncs."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from seaway._util import utcnow
 from seaway.gitops import reconcile
 from seaway.gitops.desired import read_desired
 from seaway.registry.versions import get_version
+from seaway.rollout.records import latest_rollout
 from seaway.serving import routes
 from tests.gitops.conftest import GitProject
+from tests.rollout import FakeFigures, make_figures
 
 PROD = """\
 target: local
@@ -192,3 +194,69 @@ def test_sync_cli_prints_the_plan_and_fails_on_problems(git_project: GitProject,
     assert "+ prod/churn" in result.stdout
     result = cli("-C", gp.root, "status", "--json")
     assert '"sync": "Synced"' in result.stdout
+
+
+ANALYSED = """\
+target: local
+rollback_commit: true
+deployments:
+  churn:
+    version: {version}
+    strategy:
+      canary:
+        steps:
+          - {{weight: 20, analysis: {{max_error_rate: 0.01, min_requests: 50}}}}
+          - {{weight: 100}}
+"""
+
+
+def later() -> datetime:
+    # Past the analysis interval (30 s by default) of the step just started.
+    return utcnow() + timedelta(minutes=1)
+
+
+def failing_figures() -> FakeFigures:
+    return FakeFigures(
+        {1: make_figures(1, requests=400), 2: make_figures(2, requests=100, errors=30)}
+    )
+
+
+def test_a_failed_canary_writes_the_rollback_commit(git_project: GitProject) -> None:
+    gp = git_project
+    gp.git("rm", "-q", "environments/staging.yaml")
+    gp.write_env("prod", ANALYSED.format(version=1), commit="prod")
+    reconcile.sync(gp.project)
+    gp.write_env("prod", ANALYSED.format(version=2), commit="promote churn@2")
+    reconcile.sync(gp.project)
+    assert split(gp) == {1: (80.0, 0.0), 2: (20.0, 0.0)}
+
+    moved, commits = reconcile.advance_rollouts(
+        gp.project, read_desired(gp.project), figures=failing_figures(), now=later()
+    )
+    assert [r.phase for r in moved] == ["Degraded"]
+    assert split(gp) == {1: (100.0, 0.0)}
+    [sha] = commits
+    assert gp.head() == sha and "rollback churn to @1" in gp.git("log", "-1", "--format=%B")
+    assert "version: 1" in gp.git("show", "HEAD:environments/prod.yaml")
+    # git and live agree again: nothing left to do.
+    assert reconcile.plan(gp.project).actions == []
+
+
+def test_a_newer_promotion_is_not_reverted_by_a_late_rollback(git_project: GitProject) -> None:
+    gp = git_project
+    gp.git("rm", "-q", "environments/staging.yaml")
+    gp.write_env("prod", ANALYSED.format(version=1), commit="prod")
+    reconcile.sync(gp.project)
+    gp.write_env("prod", ANALYSED.format(version=2), commit="promote churn@2")
+    reconcile.sync(gp.project)
+    # churn@3 is promoted while churn@2's canary is failing: the rollback must not undo it.
+    head = gp.write_env("prod", ANALYSED.format(version=3), commit="promote churn@3")
+    desired = read_desired(gp.project, revision=gp.git("rev-parse", "HEAD~1").strip())
+    moved, commits = reconcile.advance_rollouts(
+        gp.project, desired, figures=failing_figures(), now=later()
+    )
+    assert [r.phase for r in moved] == ["Degraded"] and commits == []
+    assert gp.head() == head
+    stored = latest_rollout(gp.project, "prod", "churn")
+    assert stored is not None and stored.state.get("rollback_skipped")
+    assert not stored.state.get("needs_rollback_commit")

@@ -627,10 +627,11 @@ def _record_sync(project: Project, desired: DesiredState, result: SyncResult) ->
 
 
 def advance_rollouts(
-    project: Project, desired: DesiredState, *, now: Any = None
+    project: Project, desired: DesiredState, *, now: Any = None, figures: Any = None
 ) -> tuple[list[Rollout], list[str]]:
     """Tick every rollout in flight in the desired environments; write the rollback commit
-    a failed one asks for where its environment says `rollback_commit: true`."""
+    a failed one asks for where its environment says `rollback_commit: true`. `now` and
+    `figures` (the live figures source) default to the clock and the gateway's figures."""
     from seaway.errors import StoreError
     from seaway.rollout.engine import apply_through, tick
     from seaway.rollout.records import list_rollouts, save_rollout
@@ -647,6 +648,7 @@ def advance_rollouts(
                     rollout,
                     apply=apply_through(project, env_name, env, rollout.model),
                     now=now,
+                    figures=figures,
                     promote_alias=env.promote_alias,
                 )
             except StoreError as exc:
