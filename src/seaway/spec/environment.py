@@ -159,10 +159,24 @@ class ShadowStrategy(StrictModel):
     analysis: AnalysisSpec | None = Field(default=None, description="Checked while mirroring.")
 
 
+_BARE_KINDS = ("direct", "blue_green")
+"""Strategy kinds that work with their defaults, so `strategy: direct` may name them."""
+
+
+def _strategy_schema(schema: dict[str, Any]) -> None:
+    # One of the kinds as a mapping, or a bare kind name that needs no settings.
+    as_mapping = {**schema, "minProperties": 1, "maxProperties": 1}
+    description = schema.get("description")
+    schema.clear()
+    schema["anyOf"] = [as_mapping, {"enum": list(_BARE_KINDS)}]
+    if description:
+        schema["description"] = description
+
+
 class StrategySpec(StrictModel):
     """Exactly one of direct, canary, blue_green or shadow."""
 
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+    model_config = ConfigDict(json_schema_extra=_strategy_schema)
 
     direct: DirectStrategy | None = None
     canary: CanaryStrategy | None = None
@@ -172,7 +186,10 @@ class StrategySpec(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _bare_keys(cls, data: Any) -> Any:
-        # `direct:` with nothing after it is YAML for `direct: null`; it means the defaults.
+        # `strategy: direct` names a kind with no settings; `direct:` with nothing after it
+        # is YAML for `direct: null`. Both mean that kind with its defaults.
+        if isinstance(data, str) and data in _BARE_KINDS:
+            return {data: {}}
         if isinstance(data, dict):
             return {
                 k: {} if v is None and k in ("direct", "blue_green") else v for k, v in data.items()

@@ -61,9 +61,12 @@ class LocalTarget:
 
     def live(self) -> dict[str, ModelState]:
         table = routing.load_table(self.project)
+        by_model: dict[str, list[routing.Deployment]] = {}
+        # One pass: asking the table per model would cost N^2 over thousands of models.
+        for d in table.deployments:
+            by_model.setdefault(d.model, []).append(d)
         out: dict[str, ModelState] = {}
-        for model in table.models():
-            deps = table.for_model(model)
+        for model, deps in by_model.items():
             first = deps[0]
             out[model] = ModelState(
                 model=model,
