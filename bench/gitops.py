@@ -34,9 +34,10 @@ files committed):
   - **cold**: `reconcile.plan(Project(root))` in a fresh process, what `seaway sync
     --dry-run` pays; the clock starts before seaway is imported (imports, opening the store
     and reading every environment file count; the interpreter's own start-up does not);
-  - **warm**: `reconcile.plan(project)` in this process, which planned the previous commit
-    already (imports done, the store open, the unchanged files' parsed specs cached by blob
-    id): what the controller pays each time git moves;
+  - **warm**: `reconcile.plan(project, cache=...)` in this process, which planned the
+    previous commit already (imports done, the store open, the unchanged files' parsed specs
+    cached by blob id, the unchanged environments' judgements kept in a `PlanCache` as the
+    controller keeps them): what the controller pays each time git moves;
   - for N = 1,000 only: `seaway sync --dry-run` as a whole process (wall time).
   Every plan must find exactly one action, a rollout; a round that finds anything else is
   reported. One untimed round runs first.
@@ -388,7 +389,7 @@ def build_scale_project(root: Path, n: int, env: dict[str, str | None]) -> tuple
 def measure_scale(
     n: int, repeats: int, env: dict[str, str | None], work: Path, profile: bool
 ) -> ScaleResult:
-    from seaway.gitops.reconcile import plan
+    from seaway.gitops.reconcile import PlanCache, plan
     from seaway.project import Project
 
     if n % ENVIRONMENTS:
@@ -403,7 +404,9 @@ def measure_scale(
     project = Project(root)
     seaway = harness.project_bin() / "seaway"
     try:
-        baseline = plan(project)  # the warm process has planned the previous commit
+        # The controller keeps a PlanCache between loops: the warm plan does too.
+        cache = PlanCache()
+        baseline = plan(project, cache=cache)  # the warm process has planned the previous commit
         if baseline.actions or baseline.problems:
             raise SystemExit(f"N={n}: live state is not in sync before the first change")
         harness.check_quiet()
@@ -415,7 +418,7 @@ def measure_scale(
 
             cold = cold_plan(root, env)
             started = time.perf_counter()
-            warm = plan(project)
+            warm = plan(project, cache=cache)
             warm_s = time.perf_counter() - started
             seen = {
                 _describe(cold["counts"], cold["problems"]),

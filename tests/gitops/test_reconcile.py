@@ -260,3 +260,30 @@ def test_a_newer_promotion_is_not_reverted_by_a_late_rollback(git_project: GitPr
     stored = latest_rollout(gp.project, "prod", "churn")
     assert stored is not None and stored.state.get("rollback_skipped")
     assert not stored.state.get("needs_rollback_commit")
+
+
+def test_a_plan_cache_judges_again_only_what_moved(git_project: GitProject) -> None:
+    gp = git_project
+    gp.write_env(
+        "staging", "target: local\ndeployments: {}\n", commit="staging serves nothing yet"
+    )
+    cache = reconcile.PlanCache()
+    reconcile.sync(gp.project, cache=cache)
+    first = reconcile.plan(gp.project, cache=cache)
+    assert first.in_sync == 1 and first.actions == []
+    hits = cache.hits
+    assert reconcile.plan(gp.project, cache=cache).in_sync == 1
+    assert cache.hits == hits + 2, "nothing moved: both environments come from the cache"
+
+    # A change outside git moves the routing table: the cached judgement must not hide it.
+    routes.deploy(gp.project, "churn@3", weight=50)
+    assert kinds(reconcile.plan(gp.project, cache=cache)) == [("prod", "churn", "heal")]
+
+    # A commit to one file: that environment is judged again, with the same answer as
+    # a plan without any cache.
+    reconcile.sync(gp.project, cache=cache)
+    gp.write_env("prod", PROD.format(version=2, heal="true"), commit="churn@2")
+    cached = reconcile.plan(gp.project, cache=cache)
+    fresh = reconcile.plan(gp.project)
+    assert kinds(cached) == kinds(fresh) == [("prod", "churn", "rollout")]
+    assert cached.in_sync == fresh.in_sync

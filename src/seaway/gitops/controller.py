@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seaway.gitops.reconcile import PlanCache
+
 if TYPE_CHECKING:
     from seaway.gitops.reconcile import SyncResult
     from seaway.project import Project
@@ -190,6 +192,7 @@ class Controller:
         self.on_sync = on_sync
         self.state = ControllerState()
         self.leadership = Leadership(project)
+        self.plan_cache = PlanCache()
         self._wake = threading.Event()
         self._stop = threading.Event()
 
@@ -228,7 +231,11 @@ class Controller:
         if not due:
             return None
         result = sync(
-            self.project, environment=self.environment, revision=revision, source=self.source
+            self.project,
+            environment=self.environment,
+            revision=revision,
+            source=self.source,
+            cache=self.plan_cache,
         )
         self.state.syncs += 1
         self.state.last_revision = revision

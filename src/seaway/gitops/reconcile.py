@@ -273,22 +273,33 @@ def _managed(project: Project) -> dict[str, set[str]]:
 def _read_live(
     project: Project, desired: DesiredState, targets: dict[tuple[str, str], Target]
 ) -> _Live:
+    from seaway.gitops.targets.local import LocalTarget
     from seaway.rollout.records import latest_rollouts
 
+    managed = _managed(project)
+    local_models = {
+        m
+        for name, env in desired.environments.items()
+        if "local" in env.targets
+        for m in (*env.deployments, *managed.get(name, ()))
+    }
     by_target: dict[tuple[str, str], dict[str, ModelState]] = {}
     local_cache: dict[str, ModelState] | None = None
     for key, target in targets.items():
-        if target.kind == "local":
-            # One routing table behind every local environment: read it once.
+        if key[0] not in desired.environments:
+            continue
+        if isinstance(target, LocalTarget):
+            # One routing table behind every local environment: read it once, and only
+            # the rows of the models the environments being judged name or managed.
             if local_cache is None:
-                local_cache = target.live()
+                local_cache = target.live(local_models)
             by_target[key] = local_cache
         else:
             by_target[key] = target.live()
     return _Live(
         by_target=by_target,
         rollouts=latest_rollouts(project, desired.environments),
-        managed=_managed(project),
+        managed=managed,
     )
 
 
@@ -471,31 +482,75 @@ def _steps(dep: DeploymentSpec) -> str:
     return " " + ",".join(f"{s.weight}%" for s in canary.steps)
 
 
-def build_plan(
-    project: Project, desired: DesiredState, targets: dict[tuple[str, str], Target]
-) -> Plan:
-    """Compare `desired` with what `targets` serve; see the module docstring."""
-    started = time.perf_counter()
-    plan = Plan(revision=desired.revision, source=desired.source)
+@dataclass
+class _EnvPlan:
+    """One environment's share of a plan."""
+
+    actions: list[Action]
+    problems: list[Problem]
+    statuses: list[EnvironmentStatus]
+    in_sync: int
+
+
+class PlanCache:
+    """Environment plans kept between the loops of one process (the controller), so a plan
+    costs what changed rather than what exists: an environment whose file (git blob),
+    local routing table revision, rollouts, registry and managed models are all as they
+    were is not read or judged again. Environments with a kubernetes or ray target are
+    always judged again: their live state is outside the store."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[tuple[Any, ...], _EnvPlan]] = {}
+        self.hits = 0
+        self.misses = 0
+
+
+def _fingerprints(project: Project) -> tuple[int, int, dict[str, tuple[Any, ...]]]:
+    """(routing revision, registry mark, per-environment rollouts mark) in one read."""
+    from sqlalchemy import func, select
+
+    from seaway.store.schema import alias_history, model_versions, rollouts, routing_state
+
+    with project.metadata.read() as conn:
+        revision = conn.execute(
+            select(routing_state.c.revision).where(routing_state.c.id == 1)
+        ).scalar()
+        versions = conn.execute(select(func.max(model_versions.c.id))).scalar()
+        aliases = conn.execute(select(func.max(alias_history.c.id))).scalar()
+        marks = conn.execute(
+            select(rollouts.c.environment, func.count(), func.max(rollouts.c.updated_at)).group_by(
+                rollouts.c.environment
+            )
+        ).all()
+    registry = hash((versions or 0, aliases or 0))
+    return int(revision or 0), registry, {m[0]: (m[1], str(m[2])) for m in marks}
+
+
+def _judge_environments(
+    project: Project,
+    desired: DesiredState,
+    targets: dict[tuple[str, str], Target],
+    conflicted: set[str],
+) -> dict[str, _EnvPlan]:
     versions, problems = _resolve_versions(project, desired)
-    conflicts = _local_conflicts(desired)
-    plan.problems.extend(problems + conflicts)
     blocked = {(p.environment, p.model) for p in problems}
-    conflicted = {p.model for p in conflicts}
     live = _read_live(project, desired, targets)
+    out: dict[str, _EnvPlan] = {}
     for env_name, env in sorted(desired.environments.items()):
+        part = Plan(revision=desired.revision, source=desired.source)
+        part.problems = [p for p in problems if p.environment == env_name]
         for model, dep in sorted(env.deployments.items()):
             if (env_name, model) in blocked or model in conflicted:
                 continue
             number = _number(dep.version, versions.get(model))
             if number is None:
                 continue
-            _judge(env_name, env, model, dep, number, live, plan)
+            _judge(env_name, env, model, dep, number, live, part)
         for model in sorted(live.managed.get(env_name, set()) - set(env.deployments)):
             served = {k: live.by_target[(env_name, k)].get(model) for k in env.targets}
             if any(s is not None and s.routes for s in served.values()):
                 before = next(s for s in served.values() if s is not None)
-                plan.actions.append(
+                part.actions.append(
                     Action(
                         env_name,
                         model,
@@ -506,6 +561,64 @@ def build_plan(
                         f"{describe_split(before)}: no longer in environments/{env_name}.yaml",
                     )
                 )
+        out[env_name] = _EnvPlan(part.actions, part.problems, part.statuses, part.in_sync)
+    return out
+
+
+def build_plan(
+    project: Project,
+    desired: DesiredState,
+    targets: dict[tuple[str, str], Target],
+    cache: PlanCache | None = None,
+) -> Plan:
+    """Compare `desired` with what `targets` serve; see the module docstring. With a
+    `cache`, environments where nothing moved since the last plan are taken from it."""
+    from dataclasses import replace
+
+    started = time.perf_counter()
+    plan = Plan(revision=desired.revision, source=desired.source)
+    conflicts = _local_conflicts(desired)
+    conflicted = {p.model for p in conflicts if p.model is not None}
+    keys: dict[str, tuple[Any, ...] | None] = dict.fromkeys(desired.environments)
+    parts: dict[str, _EnvPlan] = {}
+    if cache is not None:
+        revision, registry, marks = _fingerprints(project)
+        managed = _managed(project)
+        for name, env in desired.environments.items():
+            blob = desired.blobs.get(name)
+            if blob is None or any(k != "local" for k in env.targets):
+                continue
+            keys[name] = (
+                blob,
+                revision,
+                registry,
+                marks.get(name),
+                tuple(sorted(managed.get(name, ()))),
+                tuple(sorted(conflicted & set(env.deployments))),
+            )
+            held = cache.entries.get(name)
+            if held is not None and held[0] == keys[name]:
+                parts[name] = held[1]
+                cache.hits += 1
+    stale = {n: e for n, e in desired.environments.items() if n not in parts}
+    if stale:
+        fresh = _judge_environments(
+            project, replace(desired, environments=stale), targets, conflicted
+        )
+        for name, part in fresh.items():
+            parts[name] = part
+            key = keys.get(name)
+            if cache is not None:
+                cache.misses += 1
+                if key is not None:
+                    cache.entries[name] = (key, part)
+    for name in sorted(parts):
+        part = parts[name]
+        plan.actions += part.actions
+        plan.problems += part.problems
+        plan.statuses += part.statuses
+        plan.in_sync += part.in_sync
+    plan.problems += conflicts
     plan.seconds = time.perf_counter() - started
     return plan
 
@@ -516,12 +629,13 @@ def plan(
     environment: str | None = None,
     revision: str | None = None,
     source: str | None = None,
+    cache: PlanCache | None = None,
 ) -> Plan:
     """What `sync` would do, without doing it."""
     from seaway.gitops.desired import read_desired
 
     desired = read_desired(project, revision=revision, environment=environment, source=source)
-    return build_plan(project, desired, _targets(project, desired))
+    return build_plan(project, desired, _targets(project, desired), cache)
 
 
 # -- applying ------------------------------------------------------------------
@@ -703,6 +817,7 @@ def sync(
     revision: str | None = None,
     source: str | None = None,
     dry_run: bool = False,
+    cache: PlanCache | None = None,
 ) -> SyncResult:
     """Plan, apply the plan (unless `dry_run`), then advance the rollouts in flight.
 
@@ -713,7 +828,7 @@ def sync(
 
     desired = read_desired(project, revision=revision, environment=environment, source=source)
     targets = _targets(project, desired)
-    result = SyncResult(plan=build_plan(project, desired, targets))
+    result = SyncResult(plan=build_plan(project, desired, targets, cache))
     if dry_run:
         return result
     authorize(project, "deploy")
@@ -754,6 +869,7 @@ __all__ = [
     "Action",
     "EnvironmentStatus",
     "Plan",
+    "PlanCache",
     "Problem",
     "SyncResult",
     "advance_rollouts",

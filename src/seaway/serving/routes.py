@@ -26,7 +26,7 @@ the model; `undeploy(project, NAME, V)` removes one and rescales the remaining p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -223,7 +223,7 @@ def _row_to_deployment(row: Any) -> Deployment:
     )
 
 
-def _read_table(conn: Connection) -> RoutingTable:
+def _read_table(conn: Connection, models: list[str] | None = None) -> RoutingTable:
     from sqlalchemy import select
 
     from seaway.store.schema import deployments, routing_state
@@ -231,16 +231,22 @@ def _read_table(conn: Connection) -> RoutingTable:
     revision = conn.execute(
         select(routing_state.c.revision).where(routing_state.c.id == 1)
     ).scalar()
-    rows = conn.execute(
-        select(deployments).order_by(deployments.c.model, deployments.c.number)
-    ).all()
+    query = select(deployments).order_by(deployments.c.model, deployments.c.number)
+    rows = conn.execute(query).all()
+    if models is not None:
+        # Filtered here, not in SQL: binding thousands of names costs SQLAlchemy more than
+        # reading every row, and it is turning rows into Deployments that is worth saving.
+        wanted = set(models)
+        rows = [r for r in rows if r.model in wanted]
     return RoutingTable(int(revision or 0), tuple(_row_to_deployment(r) for r in rows))
 
 
-def load_table(project: Project) -> RoutingTable:
-    """The whole routing table and its revision, read in one transaction."""
+def load_table(project: Project, models: Iterable[str] | None = None) -> RoutingTable:
+    """The routing table and its revision, read in one transaction: every deployment, or
+    those of `models` only."""
+    wanted = sorted(set(models)) if models is not None else None
     with project.metadata.read() as conn:
-        return _read_table(conn)
+        return _read_table(conn, wanted)
 
 
 def _bump_revision(conn: Connection) -> int:

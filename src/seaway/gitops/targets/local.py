@@ -9,6 +9,7 @@ at the last sync).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from seaway.gitops.targets.base import ModelState
@@ -59,8 +60,10 @@ class LocalTarget:
         self.environment = environment
         self.spec = spec
 
-    def live(self) -> dict[str, ModelState]:
-        table = routing.load_table(self.project)
+    def live(self, models: Iterable[str] | None = None) -> dict[str, ModelState]:
+        """What the routing table serves: every model, or those in `models` (the
+        reconciler's plan reads only the environments it must judge again)."""
+        table = routing.load_table(self.project, models)
         by_model: dict[str, list[routing.Deployment]] = {}
         # One pass: asking the table per model would cost N^2 over thousands of models.
         for d in table.deployments:
