@@ -41,6 +41,15 @@ DEFAULT_IDLE_TIMEOUT_S = 900.0
 """Versions idle this long are unloaded unless their deployment says otherwise."""
 
 
+def _known_keys(what: str, value: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    unknown = set(value) - set(keys)
+    if unknown:
+        raise UsageError(
+            f"{what}: unknown keys {', '.join(sorted(unknown))}",
+            hint=f"{what} takes {' and '.join(keys)}",
+        )
+
+
 @dataclass(frozen=True)
 class BatchingSpec:
     """Adaptive micro-batching: at most `max_batch` rows, waiting at most `max_wait_us`."""
@@ -68,12 +77,7 @@ class BatchingSpec:
     def from_value(cls, value: BatchingSpec | Mapping[str, Any] | None) -> BatchingSpec | None:
         if value is None or isinstance(value, BatchingSpec):
             return value
-        unknown = set(value) - {"max_batch", "max_wait_us"}
-        if unknown:
-            raise UsageError(
-                f"batching: unknown keys {', '.join(sorted(unknown))}",
-                hint="batching takes max_batch and max_wait_us",
-            )
+        _known_keys("batching", value, ("max_batch", "max_wait_us"))
         return cls(**{k: int(v) for k, v in value.items()})
 
 
@@ -104,12 +108,7 @@ class ScaleSpec:
     def from_value(cls, value: ScaleSpec | Mapping[str, Any] | None) -> ScaleSpec | None:
         if value is None or isinstance(value, ScaleSpec):
             return value
-        unknown = set(value) - {"idle_timeout_s", "min"}
-        if unknown:
-            raise UsageError(
-                f"scale: unknown keys {', '.join(sorted(unknown))}",
-                hint="scale takes idle_timeout_s and min",
-            )
+        _known_keys("scale", value, ("idle_timeout_s", "min"))
         idle = value.get("idle_timeout_s")
         return cls(
             idle_timeout_s=float(idle) if idle is not None else None, min=int(value.get("min", 0))
