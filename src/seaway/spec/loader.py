@@ -40,6 +40,7 @@ from seaway.spec.yamlio import Document, parse
 
 SPEC_FILE = "seaway.yaml"
 ENV_DIR = "environments"
+_HINT_EMPTY_ENV = "an environment with nothing deployed is `deployments: {}`"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -108,63 +109,7 @@ def load_environment(path: Path, *, root: Path | None = None) -> EnvironmentSpec
 def load_environment_text(text: str, label: str, name: str) -> EnvironmentSpec:
     """Load an environment file's `text` (read from git, say) named `name`; problems are
     located with `label` (`environments/prod.yaml@3f2a9c1`)."""
-    read = _Read(label)
-    text = text.removeprefix("\ufeff")
-    try:
-        doc = parse(text)
-    except yaml.MarkedYAMLError as exc:
-        read.problems.append(_syntax_problem(label, exc))
-        read.hint = _HINT_SYNTAX
-    except yaml.YAMLError as exc:
-        _fail(read, f"invalid YAML: {exc}", _HINT_SYNTAX)
-    else:
-        read.doc = doc
-        if doc.node is None:
-            _fail(
-                read,
-                "the file is empty",
-                "an environment with nothing deployed is `deployments: {}`",
-            )
-        elif not isinstance(doc.data, dict):
-            kind = "a list" if isinstance(doc.data, list) else f"the value {doc.data!r}"
-            read.problems.append(
-                make_problem(
-                    doc, label, (), f"expected a mapping of keys at the top level, got {kind}"
-                )
-            )
-            read.hint = "write `key: value` lines at the top level"
-        else:
-            for dup in doc.duplicates:
-                read.problems.append(
-                    Problem(
-                        label,
-                        dup.pos[0],
-                        dup.pos[1],
-                        format_path(dup.path, doc.data),
-                        f"duplicate key '{key_text(dup.path[-1])}' (first at line {dup.first[0]})",
-                    )
-                )
-                read.hint = _HINT_DUPLICATE
-            try:
-                read.spec = EnvironmentSpec.model_validate(doc.data)
-            except ValidationError as exc:
-                read.problems += from_validation_error(
-                    exc, doc, label, cached_schema("environment")
-                )
-                read.hint = read.hint or _HINT_SCHEMA
-    if not re.match(NAME_PATTERN, name):
-        read.problems.insert(
-            0,
-            Problem(
-                label,
-                None,
-                None,
-                "",
-                f"'{name}' is not a valid environment name: use lowercase letters, digits, "
-                "'-' and '_'",
-            ),
-        )
-    read.problems.sort(key=_position)
+    read = _check_environment(_read_environment_text(text.removeprefix("\ufeff"), label), name)
     _raise_if_invalid([read])
     spec: EnvironmentSpec = read.spec
     return spec
@@ -253,17 +198,32 @@ def _read_environment(path: Path, label: str) -> _Read:
         label,
         EnvironmentSpec,
         lambda: cached_schema("environment"),
-        empty_hint="an environment with nothing deployed is `deployments: {}`",
+        empty_hint=_HINT_EMPTY_ENV,
     )
-    if path.suffix == ".yaml" and not re.match(NAME_PATTERN, path.stem):
+    return _check_environment(read, path.stem) if path.suffix == ".yaml" else read
+
+
+def _read_environment_text(text: str, label: str) -> _Read:
+    return _read_text(
+        text,
+        _Read(label),
+        EnvironmentSpec,
+        lambda: cached_schema("environment"),
+        empty_hint=_HINT_EMPTY_ENV,
+    )
+
+
+def _check_environment(read: _Read, name: str) -> _Read:
+    """Add the problem of an invalid environment name; problems in file order."""
+    if not re.match(NAME_PATTERN, name):
         read.problems.insert(
             0,
             Problem(
-                label,
+                read.label,
                 None,
                 None,
                 "",
-                f"'{path.stem}' is not a valid environment name: use lowercase letters, digits, "
+                f"'{name}' is not a valid environment name: use lowercase letters, digits, "
                 "'-' and '_'",
             ),
         )
@@ -317,6 +277,18 @@ def _read_model(
         return _fail(read, f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8")
     except OSError as exc:
         return _fail(read, f"cannot read: {exc.strerror or exc}", "check the file's permissions")
+    return _read_text(text, read, model, schema, empty_hint=empty_hint)
+
+
+def _read_text(
+    text: str,
+    read: _Read,
+    model: type[M],
+    schema: Callable[[], dict[str, Any]],
+    *,
+    empty_hint: str,
+) -> _Read:
+    label = read.label
     try:
         doc = parse(text)
     except yaml.MarkedYAMLError as exc:
