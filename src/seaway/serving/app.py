@@ -696,7 +696,9 @@ class Gateway:
             if dep.batching is not None and pool is self.predict_pool:
                 return await self._batcher(entry).submit(data)
             inline = entry.predict_s is not None and entry.predict_s < INLINE_PREDICT_S
-            if inline and pool is self.predict_pool:
+            if inline:
+                # Fast versions answer on the loop, shadows too: a hop to a thread and back
+                # costs more than their predict, and the client already has its answer.
                 return self._timed(entry, data)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(pool, self._timed, entry, data)
