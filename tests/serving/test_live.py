@@ -141,7 +141,7 @@ def test_labels_and_regrouped_numbers_compare_too(project: Project) -> None:
 def test_prediction_psi_is_not_fooled_by_a_small_sample() -> None:
     import numpy as np
 
-    from seaway.serving.live import small_sample_psi
+    from seaway.stats.measures import small_sample_psi
 
     rng = np.random.default_rng(0)
     edges = np.linspace(0, 1, 21)

@@ -176,23 +176,20 @@ def promote(
         )
     evidence = _check_version(project, version, environment, env_spec, who)
     text = _promotion_message(version, environment, previous, edit.previous, evidence, who, message)
-    new = edit.text.encode("utf-8")
-    _check_edit(new, path, environment, base, model, number)
-    commit = _write(git, project, path, original, new, text, base, target_branch)
-    result = PromotionResult(
-        model,
-        number,
-        environment,
-        previous,
-        commit,
-        target_branch or current or "",
+    return _commit(
+        git,
+        project,
         path,
+        original,
+        edit.text,
         text,
-        False,
-        new_branch=target_branch is not None,
+        base,
+        target_branch,
+        current,
+        PromotionResult(model, number, environment, previous, "", "", path, text, False),
+        "promotion.committed",
+        who,
     )
-    _record(project, "promotion.committed", result, who, base=base)
-    return result
 
 
 def rollback(
@@ -250,22 +247,53 @@ def rollback(
         f"Seaway-Version: {version.ref}\n"
         f"Seaway-Environment: {environment}\n"
     )
-    new = edit.text.encode("utf-8")
-    _check_edit(new, path, environment, base, model, to)
-    commit = _write(git, project, path, original, new, text, base, target_branch)
-    result = PromotionResult(
-        model,
-        to,
-        environment,
-        present,
-        commit,
-        target_branch or current or "",
+    return _commit(
+        git,
+        project,
         path,
+        original,
+        edit.text,
         text,
-        False,
+        base,
+        target_branch,
+        current,
+        PromotionResult(model, to, environment, present, "", "", path, text, False),
+        "rollback.committed",
+        who,
+        reason=why,
+    )
+
+
+def _commit(
+    git: Git,
+    project: Project,
+    path: str,
+    original: bytes,
+    edited: str,
+    message: str,
+    base: str,
+    target_branch: str | None,
+    current: str | None,
+    planned: PromotionResult,
+    event: str,
+    who: Identity,
+    *,
+    reason: str | None = None,
+) -> PromotionResult:
+    """Check the edited file, commit it, record `event`: the end both promote and rollback
+    share. `planned` is the result without its commit and branch."""
+    from dataclasses import replace
+
+    new = edited.encode("utf-8")
+    _check_edit(new, path, planned.environment, base, planned.model, planned.number)
+    commit = _write(git, project, path, original, new, message, base, target_branch)
+    result = replace(
+        planned,
+        commit=commit,
+        branch=target_branch or current or "",
         new_branch=target_branch is not None,
     )
-    _record(project, "rollback.committed", result, who, base=base, reason=why)
+    _record(project, event, result, who, base=base, reason=reason)
     return result
 
 

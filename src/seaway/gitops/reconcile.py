@@ -271,12 +271,14 @@ def _managed(project: Project) -> dict[str, set[str]]:
 
 
 def _read_live(
-    project: Project, desired: DesiredState, targets: dict[tuple[str, str], Target]
+    project: Project,
+    desired: DesiredState,
+    targets: dict[tuple[str, str], Target],
+    managed: dict[str, set[str]],
 ) -> _Live:
     from seaway.gitops.targets.local import LocalTarget
     from seaway.rollout.records import latest_rollouts
 
-    managed = _managed(project)
     local_models = {
         m
         for name, env in desired.environments.items()
@@ -443,7 +445,7 @@ def _judge(
         else:
             plan.in_sync += 1
         return
-    assert first is not None or any(states.values())
+    # Not every state is empty (that was `create` above): one target serves something.
     current = first or next(s for s in states.values() if s is not None)
     served_before = (
         latest is not None and latest.candidate == number and latest.phase == "Successful"
@@ -531,10 +533,11 @@ def _judge_environments(
     desired: DesiredState,
     targets: dict[tuple[str, str], Target],
     conflicted: set[str],
+    managed: dict[str, set[str]],
 ) -> dict[str, _EnvPlan]:
     versions, problems = _resolve_versions(project, desired)
     blocked = {(p.environment, p.model) for p in problems}
-    live = _read_live(project, desired, targets)
+    live = _read_live(project, desired, targets, managed)
     out: dict[str, _EnvPlan] = {}
     for env_name, env in sorted(desired.environments.items()):
         part = Plan(revision=desired.revision, source=desired.source)
@@ -581,9 +584,9 @@ def build_plan(
     conflicted = {p.model for p in conflicts if p.model is not None}
     keys: dict[str, tuple[Any, ...] | None] = dict.fromkeys(desired.environments)
     parts: dict[str, _EnvPlan] = {}
+    managed = _managed(project)
     if cache is not None:
         revision, registry, marks = _fingerprints(project)
-        managed = _managed(project)
         for name, env in desired.environments.items():
             blob = desired.blobs.get(name)
             if blob is None or any(k != "local" for k in env.targets):
@@ -603,7 +606,7 @@ def build_plan(
     stale = {n: e for n, e in desired.environments.items() if n not in parts}
     if stale:
         fresh = _judge_environments(
-            project, replace(desired, environments=stale), targets, conflicted
+            project, replace(desired, environments=stale), targets, conflicted, managed
         )
         for name, part in fresh.items():
             parts[name] = part

@@ -109,7 +109,14 @@ def load_environment(path: Path, *, root: Path | None = None) -> EnvironmentSpec
 def load_environment_text(text: str, label: str, name: str) -> EnvironmentSpec:
     """Load an environment file's `text` (read from git, say) named `name`; problems are
     located with `label` (`environments/prod.yaml@3f2a9c1`)."""
-    read = _check_environment(_read_environment_text(text.removeprefix("\ufeff"), label), name)
+    read = _read_text(
+        text.removeprefix("\ufeff"),
+        _Read(label),
+        EnvironmentSpec,
+        lambda: cached_schema("environment"),
+        empty_hint=_HINT_EMPTY_ENV,
+    )
+    read = _check_environment(read, name)
     _raise_if_invalid([read])
     spec: EnvironmentSpec = read.spec
     return spec
@@ -201,16 +208,6 @@ def _read_environment(path: Path, label: str) -> _Read:
         empty_hint=_HINT_EMPTY_ENV,
     )
     return _check_environment(read, path.stem) if path.suffix == ".yaml" else read
-
-
-def _read_environment_text(text: str, label: str) -> _Read:
-    return _read_text(
-        text,
-        _Read(label),
-        EnvironmentSpec,
-        lambda: cached_schema("environment"),
-        empty_hint=_HINT_EMPTY_ENV,
-    )
 
 
 def _check_environment(read: _Read, name: str) -> _Read:

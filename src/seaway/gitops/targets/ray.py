@@ -39,6 +39,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from seaway._ray import LOOPBACK, connect, import_ray
 from seaway.errors import UsageError
 from seaway.gitops.targets.base import ModelState, Route
 
@@ -48,32 +49,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("seaway.gitops")
 
-LOOPBACK = "127.0.0.1"
-# Read by Ray when it is imported: keep a Ray started here on loopback and quiet.
-_LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 STORE_ENV = ("SEAWAY_METADATA_URL", "SEAWAY_ARTIFACTS_URL")
 DESCRIBE_TIMEOUT_S = 30.0
 # Application states in which a router may be asked what it serves.
 _SERVING = {"RUNNING", "DEPLOYING", "UNHEALTHY"}
-
-
-def _ray(local: bool) -> Any:
-    if local:
-        for key, value in _LOCAL_RAY_ENV.items():
-            os.environ.setdefault(key, value)
-    try:
-        import ray
-        from ray import serve  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "the ray target needs Ray Serve",
-            hint="pip install 'seaway[ray-serve]', or use another target",
-        ) from None
-    if local:
-        from ray._private import ray_constants
-
-        ray_constants.ENABLE_RAY_CLUSTER = False
-    return ray
 
 
 def _scale_dict(scale: ScaleSpec | None) -> dict[str, Any] | None:
@@ -131,29 +110,23 @@ class RayTarget:
 
     def _serve(self) -> Any:
         address = self.settings.address
-        ray = _ray(local=address is None)
+        ray = import_ray(
+            local=address is None,
+            missing="the ray target needs Ray Serve",
+            hint="pip install 'seaway[ray-serve]', or use another target",
+            serve=True,
+        )
         from ray import serve
 
         if self._connected:
             return serve
-        if not ray.is_initialized():
-            if address is None:
-                ray.init(
-                    address="local",
-                    _node_ip_address=LOOPBACK,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    configure_logging=False,
-                )
-            else:
-                try:
-                    ray.init(address=address, log_to_driver=False, configure_logging=False)
-                except (ConnectionError, RuntimeError, ValueError) as exc:
-                    raise UsageError(
-                        f"cannot connect to the Ray cluster at {address}: {exc}",
-                        hint="check ray.address in the environment file (host:port of the "
-                        "head node's GCS, or 'auto')",
-                    ) from exc
+        connect(
+            ray,
+            address,
+            hint="check ray.address in the environment file (host:port of the head node's "
+            "GCS, or 'auto')",
+            address="local",
+        )
         # Serve already running (started by the cluster's operator, or a test) is used as
         # it is; one started here listens on loopback only.
         serve.start(http_options={"host": LOOPBACK} if address is None else None)

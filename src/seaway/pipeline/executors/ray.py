@@ -21,37 +21,11 @@ import os
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from seaway.errors import UsageError
+from seaway._ray import connect, import_ray
 
 if TYPE_CHECKING:
     from seaway.pipeline.task import StepOutcome, StepTask
     from seaway.project import Project
-
-LOOPBACK = "127.0.0.1"
-_LOCAL_RAY_ENV = {
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-}
-
-
-def _import_ray(*, local: bool) -> Any:
-    if local:
-        for key, value in _LOCAL_RAY_ENV.items():
-            os.environ.setdefault(key, value)
-    try:
-        import ray
-    except ImportError:
-        raise UsageError(
-            "the ray executor needs Ray",
-            hint="pip install 'seaway[ray]', or use --executor local",
-        ) from None
-    if local:
-        # Ray read the variable when it was first imported; a caller may have imported it
-        # before us (a notebook, a test), so set the flag it was turned into as well.
-        from ray._private import ray_constants
-
-        ray_constants.ENABLE_RAY_CLUSTER = False
-    return ray
 
 
 def _ray_step(task: StepTask) -> StepOutcome:
@@ -67,27 +41,18 @@ class RayExecutor:
         self, *, project: Project, jobs: int | None = None, address: str | None = None
     ) -> None:
         address = address or os.environ.get("SEAWAY_RAY_ADDRESS") or None
-        self.ray = _import_ray(local=address is None)
-        self.started = False
-        if self.ray.is_initialized():
-            pass  # a caller (a notebook, a test) already connected this process
-        elif address is None:
-            self.ray.init(
-                _node_ip_address=LOOPBACK,
-                include_dashboard=False,
-                num_cpus=jobs or os.cpu_count() or 1,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-            self.started = True
-        else:
-            try:
-                self.ray.init(address=address, log_to_driver=False, configure_logging=False)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise UsageError(
-                    f"cannot connect to the Ray cluster at {address}: {exc}",
-                    hint="check --ray-address (host:port of the head node's GCS, or 'auto')",
-                ) from exc
+        self.ray = import_ray(
+            local=address is None,
+            missing="the ray executor needs Ray",
+            hint="pip install 'seaway[ray]', or use --executor local",
+        )
+        # A caller (a notebook, a test) may already have connected this process.
+        self.started = connect(
+            self.ray,
+            address,
+            hint="check --ray-address (host:port of the head node's GCS, or 'auto')",
+            num_cpus=jobs or os.cpu_count() or 1,
+        )
         # One CPU per step; no retries: a step that failed is a result, not a glitch.
         self._remote = self.ray.remote(_ray_step).options(num_cpus=1, max_retries=0)
         self._refs: list[Any] = []
