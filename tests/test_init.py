@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,11 +48,31 @@ def test_initialised_project_validates_and_its_example_data_passes_checks(tmp_pa
 
 
 def test_demo_runs_the_loop(tmp_path: Path) -> None:
-    result = run_seaway("demo", str(tmp_path / "demo"), cwd=tmp_path)
-    assert result.exit_code == 0, result.stdout + result.stderr
-    assert "FAIL" not in result.stdout
-    assert "customers@2" in result.stdout
-    assert "4 of 4 steps cached" in result.stdout  # the second run of the pipeline
-    assert "register: churn-classifier@1" in result.stdout
-    assert "alias: churn-classifier@champion → version 1" in result.stdout
-    assert "answered by churn-classifier@1, same probabilities as in process" in result.stdout
+    root = tmp_path / "demo"
+    result = run_seaway("demo", str(root), cwd=tmp_path)
+    out = result.stdout
+    assert result.exit_code == 0, out + result.stderr
+    assert "FAIL" not in out
+    assert "4 of 4 steps cached" in out  # the second run of the pipeline
+    assert "register: churn-classifier@1" in out
+    assert "answered by churn-classifier@1, same probabilities as in process" in out
+    # The shifted features are named, the unchanged region is not.
+    (drift,) = [ln for ln in out.splitlines() if ln.startswith("ok  drift:")]
+    assert "monthly_charges" in drift and "region" not in drift
+    assert "churn-classifier@2 promoted to prod in commit" in out
+    assert "champion: churn-classifier@2 serves all of prod" in out
+    assert "retraining cycle" in out
+    # Two promotions, both commits on the environment file; one trigger, completed.
+    log = subprocess.run(
+        ["git", "log", "--format=%s", "--", "environments/prod.yaml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len([line for line in log if "churn-classifier" in line]) == 2, log
+    triggers = run_seaway("monitor", "triggers", "--json", cwd=root)
+    assert triggers.exit_code == 0, triggers.stderr
+    (only,) = json.loads(triggers.stdout)["triggers"]
+    assert only["status"] == "completed" and only["version"] == 2
+    assert (root / "drift-report.html").is_file()

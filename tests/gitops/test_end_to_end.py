@@ -57,6 +57,11 @@ deployments:
 """
 
 
+def _rollout_at_step(gp: GitProject, step: int) -> Any:
+    rollout = latest_rollout(gp.project, "prod", "churn")
+    return rollout if rollout is not None and rollout.step == step else None
+
+
 @pytest.fixture
 def metadata_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'meta' / 'seaway.db'}"
@@ -260,8 +265,9 @@ def test_a_controller_killed_mid_rollout_is_resumed_at_its_step(
                 # A long pause at 60%: the kill lands while the rollout holds that step.
                 push(gp, 2, hook, pause="6s")
                 wait_for(lambda: split(gp) == {1: 40.0, 2: 60.0}, timeout=60)
-                held = latest_rollout(gp.project, "prod", "churn")
-                assert held is not None and held.step == 1
+                # Traffic moves before the step is saved: wait for the saved step too.
+                held = wait_for(lambda: _rollout_at_step(gp, 1), timeout=10)
+                assert held.candidate == 2
                 os.kill(first.pid, signal.SIGKILL)
                 first.wait(10)
             assert phase_of(gp, 2) == "Progressing"

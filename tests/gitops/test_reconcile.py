@@ -264,9 +264,7 @@ def test_a_newer_promotion_is_not_reverted_by_a_late_rollback(git_project: GitPr
 
 def test_a_plan_cache_judges_again_only_what_moved(git_project: GitProject) -> None:
     gp = git_project
-    gp.write_env(
-        "staging", "target: local\ndeployments: {}\n", commit="staging serves nothing yet"
-    )
+    gp.write_env("staging", "target: local\ndeployments: {}\n", commit="staging serves nothing yet")
     cache = reconcile.PlanCache()
     reconcile.sync(gp.project, cache=cache)
     first = reconcile.plan(gp.project, cache=cache)

@@ -133,3 +133,42 @@ def test_guessing_tokens_is_rate_limited_too(team: Project, secrets: dict[str, s
     assert refused(guard, bearer("sw_" + "B" * 43)).status == 401
     assert refused(guard, bearer("sw_" + "C" * 43)).status == 401
     assert refused(guard, bearer("sw_" + "D" * 43)).status == 429
+
+
+def test_the_gateway_looks_a_new_token_up_off_its_event_loop(
+    team: Project, secrets: dict[str, str]
+) -> None:
+    """The first request with a token reads the store in a worker thread; later ones, from
+    the cache, stay on the loop (a slow lookup must never stall everyone's requests)."""
+    import asyncio
+    import threading
+    from typing import Any
+
+    import httpx
+
+    from seaway.serving.app import create_app
+
+    guard = Guard(team, require_token=True)
+    assert guard.needs_store(bearer(secrets["app"]))
+    on_loop: list[bool] = []
+    original = guard.check
+
+    def check(*args: Any) -> str | None:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return original(*args)
+
+    guard.check = check  # type: ignore[method-assign]
+    app = create_app(team, guard=guard)
+
+    async def requests() -> list[int]:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return [
+                (await client.get("/v2/models", headers=bearer(secrets["app"]))).status_code
+                for _ in range(2)
+            ]
+
+    assert asyncio.run(requests()) == [200, 200]
+    assert on_loop == [False, True]
+    assert not guard.needs_store(bearer(secrets["app"]))
+    assert guard.needs_store(bearer("sw_never_seen"))

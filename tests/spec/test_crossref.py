@@ -238,3 +238,21 @@ def test_policies_need_expressions_and_unique_names() -> None:
         ),
         (("policies", 1, "name"), "policy name 'a' is already used by policies[0]"),
     ]
+
+
+def test_retrain_pipeline_must_register_the_monitored_model() -> None:
+    result = findings(
+        pipelines=pipeline(
+            {"fit": {"run": "m:f", "outputs": ["model"]}},
+            register={"model": "other", "from": "fit.model"},
+        ),
+        models={"m": {}, "other": {}},
+        monitoring={"m": {"on_drift": {"psi_above": 0.2, "retrain": "train"}}},
+    )
+    assert result == [
+        (
+            ("monitoring", "m", "on_drift", "retrain"),
+            "pipeline 'train' registers 'other', so retraining could not produce a new "
+            "version of 'm'; name a pipeline whose `register.model` is 'm'",
+        )
+    ]

@@ -92,6 +92,8 @@ for _module, _names in (
     ("serve", ("serve", "deploy", "undeploy", "deployments")),
     ("promote", ("promote", "rollback")),
     ("gitops", ("sync", "status", "controller")),
+    ("metrics", ("metrics",)),
+    ("feedback", ("feedback",)),
 ):
     _attach = _commands(_module)
     for _name in _names:
@@ -102,6 +104,10 @@ _ATTACH["runs"] = _group("runs", "runs", "Runs: list, show, compare, logs, expor
 _ATTACH["policy"] = _group("policy", "policy", "Promotion policies (CEL): test, eval.")
 _ATTACH["rollout"] = _group(
     "rollout", "rollout", "Rollouts in progress: list, show, pause, resume, abort, promote."
+)
+
+_ATTACH["monitor"] = _group(
+    "monitor", "monitor", "Live drift and quality: status, report, check, run."
 )
 
 # Global options that take a value, to find the command name after them.

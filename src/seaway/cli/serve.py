@@ -61,6 +61,22 @@ def serve(
             "--predict-threads", help="Predict threads per worker (default: cores - 1, 1 to 4)."
         ),
     ] = None,
+    sample_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--sample-rate",
+            help="Share of requests logged with inputs and outputs for drift monitoring and "
+            "feedback labels (default 0.01).",
+        ),
+    ] = None,
+    sample_cap: Annotated[
+        int | None,
+        typer.Option(
+            "--sample-cap",
+            help="Most requests logged per flush window (5 s); beyond it they are counted as "
+            "dropped (default: 1000, or 20000 x the sample rate when larger).",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="critical, error, warning, info or debug.")
     ] = "warning",
@@ -84,6 +100,8 @@ def serve(
         idle_timeout_s=idle_timeout,
         memory_budget_bytes=budget,
         predict_threads=predict_threads,
+        sample_rate=sample_rate,
+        sample_cap=sample_cap,
         log_level=log_level,
         access_log=access_log,
     )

@@ -24,7 +24,7 @@ from seaway.store.chain import append_event_sqlite
 # The schema revisions (seaway.store.schema.SCHEMA_REVISION) whose datasets, dataset_versions
 # and events tables these statements match. Add a revision here only after checking that its
 # migration leaves those tables as they are.
-LANE_REVISIONS = frozenset({"0003", "0004", "0005", "0006"})
+LANE_REVISIONS = frozenset({"0003", "0004", "0005", "0006", "0007"})
 _BUSY_MS = 30_000
 
 _VERSION_COLUMNS = (

@@ -13,7 +13,7 @@ from types import ModuleType
 
 from seaway.errors import SeawayError
 
-_COPIED = ("seaway.yaml", "churn", "README.md")
+_COPIED = ("seaway.yaml", "churn", "environments", "README.md")
 
 
 def example_dir() -> Path:

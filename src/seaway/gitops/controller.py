@@ -245,6 +245,7 @@ class Controller:
         return result
 
     def run(self) -> None:
+        alerts = _alert_worker(self.project)
         try:
             while not self._stop.is_set():
                 self._wake.clear()
@@ -261,6 +262,8 @@ class Controller:
                     pause = min(pause, 5.0)
                 self._wake.wait(pause)
         finally:
+            if alerts is not None:
+                alerts.stop()
             self.leadership.release()
             self.state.leader = False
 
@@ -269,6 +272,27 @@ class Controller:
             return self._rollouts_in_flight()
         except Exception:
             return False
+
+
+def _alert_worker(project: Project) -> Any:
+    """A started `AlertWorker` when seaway.yaml configures webhook alerts, so failed
+    rollouts and rollback commits are announced even where no monitor runs (deliveries are
+    leased: beside a monitor's worker, none is sent twice); else None."""
+    try:
+        if not project.spec_path.is_file() or not any(
+            m.alerts for m in project.spec.monitoring.values()
+        ):
+            return None
+    except Exception:  # a broken seaway.yaml must not stop the controller's own work
+        return None
+    from seaway.monitor.alerts import AlertWorker
+    from seaway.monitor.loop import can_send_alerts
+
+    if not can_send_alerts(project):
+        return None
+    worker = AlertWorker(project)
+    worker.start()
+    return worker
 
 
 # -- the webhook ---------------------------------------------------------------

@@ -458,7 +458,7 @@ class _Run:
                     break
                 if self._executor is None:
                     self._executor = self._start_executor(executor_name, limit)
-                running[self._executor.submit(self._task(state))] = (state, self._executor)
+                running[self._submit(state)] = (state, self._executor)
                 state.status = "running"
                 state.started_at = datetime.now(UTC)
                 self._record(state)
@@ -474,6 +474,22 @@ class _Run:
             if state.status == "pending":  # unreachable once a parent failed
                 state.status = "skipped"
                 self._record(state)
+
+    def _submit(self, state: StepState) -> Future[StepOutcome]:
+        """The step's future. A pool whose worker died a moment ago (a step just submitted
+        crashed it) refuses new tasks: that refusal is the step's outcome, handled like a
+        step in flight on the broken pool (it reruns alone on a fresh one)."""
+        from concurrent.futures import Future
+
+        assert self._executor is not None
+        try:
+            return self._executor.submit(self._task(state))
+        except Exception as exc:
+            if not _pool_broke(exc):
+                raise
+            refused: Future[StepOutcome] = Future()
+            refused.set_exception(exc)
+            return refused
 
     def _ready(self, busy: bool) -> list[StepState]:
         """Steps that can start now, in order. A suspect (see _complete) starts only when

@@ -297,9 +297,30 @@ def register_model(
             author=identity.name,
             description=description,
         )
+        if version.created:
+            _profile_new_version(project, version.version, predictor)
         return version
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _profile_new_version(project: Project, version: ModelVersion, predictor: Any) -> None:
+    """The monitor's reference profile of a new version; a failure is a warning only."""
+    import logging
+
+    try:
+        from seaway.monitor.reference import build_reference, has_reference_data
+
+        if has_reference_data(project, version):
+            build_reference(project, version.ref, predictor=predictor)
+    except Exception as exc:  # the version is registered; its profile can be built later
+        logging.getLogger("seaway.registry").warning(
+            "%s: no reference profile for drift monitoring (%s); build one with "
+            "`seaway monitor reference %s --data FILE`",
+            version.ref,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            version.ref,
+        )
 
 
 def _store(

@@ -13,7 +13,8 @@ its own thread.
 
 Endpoints: Open Inference Protocol v2 (`/v2/health/live|ready`, `/v2/models`,
 `/v2/models/{name}[/versions/{v}]`, `.../ready`, `.../infer`), KServe v1
-(`/v1/models/{name}` and `/v1/models/{name}:predict`) and `/metrics`. Every response to a
+(`/v1/models/{name}` and `/v1/models/{name}:predict`), `POST /v1/feedback` (true labels for
+logged requests, see `seaway.monitor.feedback`) and `/metrics`. Every response to a
 model request names the version that answered (`x-seaway-version: NAME@N`) and carries an
 `x-request-id` (the client's, or a new one). Errors are `{"error": ..., "hint"?: ...}` with
 the status of the seaway error behind them (400 bad input, 404 unknown model or version,
@@ -22,6 +23,10 @@ never a traceback, and each is counted by telemetry.
 
 Shadow copies run after the primary response has been sent, on a pool of their own and
 with a cap on how many may be in flight, so they never delay or change the answer.
+
+Abuse detection (`seaway.serving.abuse`) counts every inference request by client and model
+and samples its rows; a client it flagged with `on_flag: throttle` is answered 429 before its
+body is read.
 
 The lifespan protocol starts the poller and telemetry; servers that do not speak it (an
 in-process test client) get the same start on the first request.
@@ -110,6 +115,7 @@ class _NullTelemetry:
     def unload(self, *args: Any, **kwargs: Any) -> None: ...
     def batch(self, *args: Any, **kwargs: Any) -> None: ...
     def shadow_compare(self, *args: Any, **kwargs: Any) -> None: ...
+    def feedback(self, *args: Any, **kwargs: Any) -> None: ...
 
     def metrics_text(self) -> tuple[bytes, str]:
         return b"", "text/plain; version=0.0.4; charset=utf-8"
@@ -139,8 +145,18 @@ def _default_telemetry(project: Project) -> Any:
         return _NullTelemetry()
     # Rollout analysis reads the flushed windows: a shorter interval gives it fresher figures.
     flush = os.environ.get(ENV_PREFIX + "FLUSH_INTERVAL")
+    # The monitor scores drift and joins feedback labels on the sampled request log: a
+    # higher rate gives it more rows per window, at the cost of more rows in the store.
+    rate = float(os.environ.get(ENV_PREFIX + "SAMPLE_RATE") or 0.01)
+    cap = os.environ.get(ENV_PREFIX + "SAMPLE_CAP")
     return module.Telemetry(
-        project, gateway_id=gateway_id(), flush_interval_s=float(flush) if flush else 5.0
+        project,
+        gateway_id=gateway_id(),
+        flush_interval_s=float(flush) if flush else 5.0,
+        sample_rate=rate,
+        # Per flush window, so a burst cannot flood the store; by default it grows with the
+        # rate (at rate 1, about 4,000 logged requests a second with 5 s windows).
+        sample_cap=int(cap) if cap else max(1000, int(20_000 * rate)),
     )
 
 
@@ -150,6 +166,19 @@ def _default_guard(project: Project) -> Any:
     except ImportError:
         return _OpenGuard()
     return module.Guard(project)
+
+
+def _default_abuse(project: Project, telemetry: Any) -> Any:
+    from seaway.serving.abuse import AbuseDetector
+
+    # How often clients are judged (seconds); a demo or a test wants its flags sooner.
+    interval = os.environ.get(ENV_PREFIX + "ABUSE_INTERVAL")
+    return AbuseDetector(
+        project,
+        telemetry=telemetry,
+        actor=f"gateway:{gateway_id()}",
+        interval_s=float(interval) if interval else 5.0,
+    )
 
 
 def limit_native_threads() -> None:
@@ -181,6 +210,7 @@ class Gateway:
         *,
         telemetry: Any = None,
         guard: Any = None,
+        abuse: Any = None,
         poll_interval_s: float = 1.0,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         memory_budget_bytes: int | None = None,
@@ -198,6 +228,7 @@ class Gateway:
         self.pinned = pinned
         self.telemetry = telemetry if telemetry is not None else _default_telemetry(project)
         self.guard = guard if guard is not None else _default_guard(project)
+        self.abuse = abuse if abuse is not None else _default_abuse(project, self.telemetry)
         self.max_body_bytes = int(getattr(self.guard, "max_body_bytes", MAX_BODY_BYTES))
         self._guard_error = self._guard_error_class()
         self.poll_interval_s = poll_interval_s
@@ -248,6 +279,7 @@ class Gateway:
             return
         self._started = True
         self.telemetry.start()
+        self.abuse.start()
         try:
             await self.refresh()
         except Exception as exc:  # the store may come up later; the poller keeps trying
@@ -267,6 +299,7 @@ class Gateway:
         self._batchers.clear()
         if self._started:
             await asyncio.get_running_loop().run_in_executor(None, self.telemetry.stop)
+            await asyncio.get_running_loop().run_in_executor(None, self.abuse.stop)
         self._started = False
         for pool in (self.predict_pool, self.shadow_pool, self.io_pool, self.load_pool):
             pool.shutdown(wait=False, cancel_futures=True)
@@ -396,7 +429,7 @@ class Gateway:
                 "primary",
                 status=ctx.status,
                 latency_s=time.perf_counter() - start,
-                request_id=request_id,
+                request_id=ctx.logged_id,
                 key=ctx.key,
                 inputs=ctx.inputs,
                 outputs=ctx.outputs,
@@ -478,14 +511,33 @@ class Gateway:
             hint="send fewer rows per request",
         )
 
-    def _check(self, headers: dict[str, str], scope: Scope, action: str) -> None:
+    async def _check(self, headers: dict[str, str], scope: Scope, action: str) -> str | None:
+        """Let the guard pass or refuse the request; the caller's identity, if it has one.
+        A check that reads the store (a token seen for the first time) runs in a worker
+        thread, so one slow lookup never stalls the requests of others."""
         size: int | None = None
         length = headers.get("content-length")
         if length is not None:
             with contextlib.suppress(ValueError):
                 size = int(length)
         client = scope.get("client")
-        self.guard.check(headers, client[0] if client else "", action, size)
+        address = client[0] if client else ""
+        needs_store = getattr(self.guard, "needs_store", None)
+        if needs_store is not None and needs_store(headers):
+            loop = asyncio.get_running_loop()
+            who: str | None = await loop.run_in_executor(
+                None, self.guard.check, headers, address, action, size
+            )
+            return who
+        who = self.guard.check(headers, address, action, size)
+        return who
+
+    async def _caller(self, headers: dict[str, str], scope: Scope) -> str:
+        """Let the guard check an inference request; who sent it, as abuse detection
+        counts clients (the token's name, else the address)."""
+        client = scope.get("client")
+        who = await self._check(headers, scope, "infer")
+        return self.abuse.client(who, client[0] if client else "")
 
     async def _dispatch(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], ctx: _Context
@@ -505,12 +557,12 @@ class Gateway:
                 rest = rest[2:]
             if rest == ["infer"]:
                 self._allow(method, "POST")
-                self._check(headers, scope, "infer")
+                ctx.client = await self._caller(headers, scope)
                 await self._infer(name, version, receive, send, ctx, v1=False)
                 return
             if rest in ([], ["ready"]):
                 self._allow(method, "GET")
-                self._check(headers, scope, "read")
+                await self._check(headers, scope, "read")
                 ctx.count = False
                 body = self._ready(name, version) if rest else self._metadata(name, version)
                 await self._respond(send, 200, orjson.dumps(body), ctx)
@@ -521,16 +573,22 @@ class Gateway:
                 name = rest_v1[: -len(":predict")]
                 ctx.model = name
                 self._allow(method, "POST")
-                self._check(headers, scope, "infer")
+                ctx.client = await self._caller(headers, scope)
                 await self._infer(name, None, receive, send, ctx, v1=True)
                 return
             if "/" not in rest_v1:
                 self._allow(method, "GET")
-                self._check(headers, scope, "read")
+                await self._check(headers, scope, "read")
                 ctx.count = False
                 body = self._ready(rest_v1, None)
                 await self._respond(send, 200, orjson.dumps(body), ctx)
                 return
+        elif path == "/v1/feedback":
+            self._allow(method, "POST")
+            ctx.count = False
+            who = await self._check(headers, scope, "infer")
+            await self._feedback(receive, send, ctx, who)
+            return
         elif path in ("/v2/health/live", "/v2/health/ready", "/v2", "/v2/models", "/metrics"):
             self._allow(method, "GET")
             ctx.count = False
@@ -545,11 +603,11 @@ class Gateway:
                 body = {"name": "seaway", "version": __version__, "extensions": []}
                 await self._respond(send, 200, orjson.dumps(body), ctx)
             elif path == "/v2/models":
-                self._check(headers, scope, "read")
+                await self._check(headers, scope, "read")
                 models = [self._metadata(m, None) for m in self.table.models()]
                 await self._respond(send, 200, orjson.dumps({"models": models}), ctx)
             else:
-                self._check(headers, scope, "read")
+                await self._check(headers, scope, "read")
                 text, content_type = self.telemetry.metrics_text()
                 await self._respond(send, 200, text, ctx, content_type=content_type.encode())
             return
@@ -557,7 +615,7 @@ class Gateway:
             404,
             f"no endpoint {method} {path}",
             hint="the gateway serves /v2/models/NAME/infer, /v1/models/NAME:predict, "
-            "/v2/health/ready and /metrics",
+            "/v1/feedback, /v2/health/ready and /metrics",
         )
 
     @staticmethod
@@ -579,6 +637,44 @@ class Gateway:
                 hint="name the version by its number: /versions/3/",
             ) from None
         return number
+
+    # -- feedback ---------------------------------------------------------------------------
+
+    async def _feedback(self, receive: Receive, send: Send, ctx: _Context, who: str | None) -> None:
+        """POST /v1/feedback: parse and store in a worker thread (10,000 items and a write
+        transaction must not hold up the loop), then count each item's outcome."""
+        import orjson
+
+        body = await self._read_body(receive)
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, self._record_feedback, body, who
+        )
+        count = getattr(self.telemetry, "feedback", None)
+        if count is not None:
+            for model, outcomes in result.models.items():
+                for outcome, n in outcomes.items():
+                    count(model, outcome, n)
+        await self._respond(send, 200, orjson.dumps(result.to_dict()), ctx)
+
+    def _record_feedback(self, body: bytes, who: str | None) -> Any:
+        import orjson
+
+        from seaway.monitor.feedback import parse_feedback, record_feedback
+
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(
+                f"the feedback body is not JSON: {exc}",
+                hint='send {"feedback": [{"id": REQUEST_ID, "label": VALUE}, ...]}',
+            ) from None
+        model, items = parse_feedback(payload)
+        # Labels often follow their answer within the flush interval: flushing the
+        # telemetry logs those answers, so the labels find them (see record_feedback).
+        flush = getattr(self.telemetry, "flush", None)
+        return record_feedback(
+            self.project, items, model=model, actor=who or "anonymous", pending=flush
+        )
 
     # -- model endpoints ------------------------------------------------------------------------
 
@@ -657,12 +753,16 @@ class Gateway:
                 raise _HttpError(503, f"no version of {name!r} takes traffic (every weight is 0)")
             dep = picked
         ctx.number = dep.number
+        # A throttled client is refused before its body is read.
+        self.abuse.admit(name, ctx.client)
         body = await self._read_body(receive)
         data: ModelInput
         wanted: list[str] | None = None
         request_id = ctx.request_id
         if v1:
             data = protocol.decode_v1(body)
+            # Logged as columns ({name: values}) or rows ([[...], ...]) for the monitor.
+            ctx.inputs = data.data
         else:
             info = self.manager.version(dep.model, dep.number)
             request = protocol.decode_v2(
@@ -671,7 +771,11 @@ class Gateway:
             data, wanted = request.input, request.outputs
             ctx.inputs = request.raw_inputs
             if request.id is not None:
+                # The body's id names the request in the answer and in the request log,
+                # and so in the feedback that judges it later.
                 request_id = request.id
+                ctx.logged_id = request.id[:64]
+        self.abuse.observe(name, dep.number, ctx.client, data)
         entry = await self.manager.get(dep)
         outputs = await self._predict(entry, data, self.predict_pool)
         ctx.answered = dep.ref
@@ -800,7 +904,7 @@ class Gateway:
             "shadow",
             status=status,
             latency_s=time.perf_counter() - start,
-            request_id=ctx.request_id,
+            request_id=ctx.logged_id,
             key=ctx.key,
             inputs=ctx.inputs,
             outputs=outputs,
@@ -812,9 +916,11 @@ class _Context:
 
     __slots__ = (
         "answered",
+        "client",
         "count",
         "inputs",
         "key",
+        "logged_id",
         "mirror",
         "model",
         "number",
@@ -825,7 +931,11 @@ class _Context:
 
     def __init__(self, request_id: str, key: str | None) -> None:
         self.request_id = request_id
+        # The id the request log keeps (and feedback joins on): the v2 body's `id` when it
+        # has one, else the x-request-id header's (or a random one).
+        self.logged_id = request_id
         self.key = key
+        self.client = ""
         self.model: str | None = None
         self.number: int | None = None
         self.answered: str | None = None
@@ -848,6 +958,7 @@ def create_app(
     *,
     telemetry: Any = None,
     guard: Any = None,
+    abuse: Any = None,
     poll_interval_s: float = 1.0,
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     memory_budget_bytes: int | None = None,
@@ -860,13 +971,15 @@ def create_app(
     kubernetes target renders runs, one version per Deployment.
 
     `telemetry` and `guard` default to `seaway.serving.telemetry.Telemetry` and
-    `seaway.serving.security.Guard` for the project; `idle_timeout_s` applies to deployments
+    `seaway.serving.security.Guard` for the project, and `abuse` to a
+    `seaway.serving.abuse.AbuseDetector`; `idle_timeout_s` applies to deployments
     that set none; `memory_budget_bytes` caps the estimated memory of loaded versions.
     """
     return Gateway(
         project,
         telemetry=telemetry,
         guard=guard,
+        abuse=abuse,
         poll_interval_s=poll_interval_s,
         idle_timeout_s=idle_timeout_s,
         memory_budget_bytes=memory_budget_bytes,
@@ -881,8 +994,8 @@ ENV_PREFIX = "SEAWAY_SERVE_"
 def app() -> Gateway:
     """Factory for ASGI servers (`uvicorn --factory seaway.serving.app:app`): the project
     found from the working directory, options from SEAWAY_SERVE_* variables (POLL_INTERVAL,
-    IDLE_TIMEOUT, MEMORY_BUDGET, PREDICT_THREADS, FLUSH_INTERVAL, and MODEL=NAME@N to serve
-    one version only)."""
+    IDLE_TIMEOUT, MEMORY_BUDGET, PREDICT_THREADS, FLUSH_INTERVAL, SAMPLE_RATE, SAMPLE_CAP,
+    ABUSE_INTERVAL, and MODEL=NAME@N to serve one version only)."""
     from seaway.project import Project
 
     env = os.environ

@@ -131,6 +131,19 @@ class Guard:
             )
             return default
 
+    def needs_store(self, headers: Mapping[str, str]) -> bool:
+        """Whether `check` would read the metadata store for these headers (a token not
+        in the cache, or the periodic check of whether tokens are enabled), so the gateway
+        runs it off its event loop; a cached token is checked in microseconds."""
+        now = self._clock()
+        if self.require_token is None and now >= self._next_refresh:
+            return True
+        secret = _presented(headers)
+        if not secret:
+            return False
+        cached = self._cache.get(hashlib.sha256(secret.encode()).hexdigest())
+        return cached is None or cached.expires <= now
+
     def _authenticate(self, secret: str) -> _Auth:
         digest = hashlib.sha256(secret.encode()).hexdigest()
         now = self._clock()

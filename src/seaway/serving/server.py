@@ -35,6 +35,8 @@ def serve(
     idle_timeout_s: float | None = None,
     memory_budget_bytes: int | None = None,
     predict_threads: int | None = None,
+    sample_rate: float | None = None,
+    sample_cap: int | None = None,
     log_level: str = "warning",
     access_log: bool = False,
 ) -> None:
@@ -45,6 +47,13 @@ def serve(
         raise UsageError(f"--workers must be at least 1, not {workers}")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be from 0 to 65535, not {port}")
+    if sample_rate is not None and not 0.0 <= sample_rate <= 1.0:
+        raise UsageError(
+            f"--sample-rate must be from 0 to 1, not {sample_rate}",
+            hint="1 logs every request for the monitor, 0.01 one in a hundred",
+        )
+    if sample_cap is not None and sample_cap < 1:
+        raise UsageError(f"--sample-cap must be at least 1, not {sample_cap}")
     for name in THREAD_VARS:
         os.environ.setdefault(name, "1")
     settings = {
@@ -58,6 +67,10 @@ def serve(
             os.environ[ENV_PREFIX + key] = str(value)
         else:
             os.environ.pop(ENV_PREFIX + key, None)
+    # The request log's settings, like FLUSH_INTERVAL, may also come from the environment.
+    for key, value in (("SAMPLE_RATE", sample_rate), ("SAMPLE_CAP", sample_cap)):
+        if value is not None:
+            os.environ[ENV_PREFIX + key] = str(value)
     # The factory finds the project from the working directory, in every worker.
     os.chdir(root)
     uvicorn.run(

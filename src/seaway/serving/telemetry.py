@@ -12,8 +12,11 @@ allocation beyond a small tuple. Everything else happens elsewhere:
   from 100 µs to 10 s. Rarer events use ordinary metrics with their labelled children
   cached: `seaway_model_loads_total` {model, version, cold_start},
   `seaway_model_unloads_total` {model, version, reason}, `seaway_cold_start_seconds`
-  {model}, `seaway_batch_size` {model, version}, `seaway_shadow_comparisons_total` {model,
-  primary, shadow, agreed}, `seaway_models_loaded`; and the telemetry's own health:
+  {model}, `seaway_batch_size` {model, version}, `seaway_abuse_flags_total` {model, reason}
+  (clients flagged by `seaway.serving.abuse`), `seaway_shadow_comparisons_total` {model,
+  primary, shadow, agreed}, `seaway_models_loaded`, `seaway_feedback_labels_total` {model,
+  outcome: accepted, unknown, rejected, duplicate} (items posted to /v1/feedback, each one
+  request's labels); and the telemetry's own health:
   `seaway_telemetry_flush_errors_total`, `seaway_request_log_dropped_total`.
   An error is an answer with status 500 or more: a 4xx is the client's mistake, not the
   version's, and would make a rollout's error rate depend on its callers.
@@ -41,10 +44,11 @@ import threading
 import time
 import zlib
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from seaway._periodic import Periodic
 from seaway._util import utcnow
 from seaway.serving._obs_sketch import (
     LATENCY_BUCKETS,
@@ -160,8 +164,9 @@ class Telemetry:
         self._samples: list[tuple[Any, ...]] = []
         self._window_start = utcnow()
         self._pending: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic(
+            f"seaway-telemetry-{self.gateway_id}", flush_interval_s, self.flush, log=log
+        )
         self._loaded: set[tuple[str, int]] = set()
         self._children: dict[tuple[Any, ...], Any] = {}
 
@@ -201,6 +206,18 @@ class Telemetry:
         )
         self._models_loaded = Gauge(
             "seaway_models_loaded", "Model versions loaded now", registry=reg
+        )
+        self._feedback = Counter(
+            "seaway_feedback_labels",
+            "Feedback items (one request's true labels) posted, by outcome",
+            ["model", "outcome"],
+            registry=reg,
+        )
+        self._abuse = Counter(
+            "seaway_abuse_flags",
+            "Clients flagged for abuse or model extraction, by reason",
+            ["model", "reason"],
+            registry=reg,
         )
         self._flush_errors = Counter(
             "seaway_telemetry_flush_errors",
@@ -327,6 +344,16 @@ class Telemetry:
                 pair = s.window.shadow[primary] = [0, 0]
             pair[0 if agreed else 1] += 1
 
+    def feedback(self, model: str, outcome: str, count: int = 1) -> None:
+        """`count` feedback items for `model` ended as `outcome` (accepted, unknown, ...)."""
+        if count:
+            self._child(self._feedback, model, outcome).inc(count)
+
+    def abuse_flagged(self, model: str, reasons: Iterable[str]) -> None:
+        """A client was flagged on `model` for `reasons` (see seaway.serving.abuse)."""
+        for reason in reasons:
+            self._child(self._abuse, model, reason).inc()
+
     def metrics_text(self) -> tuple[bytes, str]:
         """The body and content type for GET /metrics."""
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -337,25 +364,12 @@ class Telemetry:
 
     def start(self) -> None:
         """Start the background flush thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"seaway-telemetry-{self.gateway_id}", daemon=True
-        )
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop the flush thread and flush what is left (errors are logged, not raised)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._loop.stop()
         self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval_s):
-            self.flush()
 
     def flush(self) -> bool:
         """Close the current window and write it, with any batch a failed flush left.

@@ -183,6 +183,18 @@ def _check_monitoring(spec: ProjectSpec) -> list[Finding]:
                         + did_you_mean(trigger.retrain, spec.pipelines),
                     )
                 )
+            elif trigger is not None and trigger.retrain:
+                registers = spec.pipelines[trigger.retrain].register_
+                if registers is None or registers.model != model:
+                    what = f"registers '{registers.model}'" if registers else "registers no model"
+                    findings.append(
+                        Finding(
+                            ("monitoring", model, trigger_name, "retrain"),
+                            f"pipeline '{trigger.retrain}' {what}, so retraining could not "
+                            f"produce a new version of '{model}'; name a pipeline whose "
+                            f"`register.model` is '{model}'",
+                        )
+                    )
     return findings
 
 

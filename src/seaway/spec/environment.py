@@ -94,6 +94,37 @@ class AnalysisSpec(StrictModel):
         description="Checks in a row that could not measure (store or gateway unreachable) "
         "before the rollout is Degraded.",
     )
+    min_accuracy: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Least accuracy of the candidate on requests whose true labels were "
+        "posted (seaway feedback).",
+    )
+    min_auc: float | None = Field(
+        default=None, ge=0, le=1, description="Least AUC of the candidate on labelled requests."
+    )
+    max_mae: float | None = Field(
+        default=None, ge=0, description="Largest mean absolute error on labelled requests."
+    )
+    max_quality_drop: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Largest fall of the candidate's accuracy (AUC when both versions give "
+        "probabilities) below stable's, on labelled requests of the same period.",
+    )
+    min_labels: int = Field(
+        default=30,
+        ge=1,
+        description="Labelled rows needed before the quality limits are judged.",
+    )
+
+    @property
+    def judges_quality(self) -> bool:
+        """Whether any limit needs feedback labels."""
+        limits = (self.min_accuracy, self.min_auc, self.max_mae, self.max_quality_drop)
+        return any(v is not None for v in limits)
 
 
 class CanaryStep(StrictModel):

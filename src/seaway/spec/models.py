@@ -169,10 +169,32 @@ class QualityTrigger(_Trigger):
     below: float = Field(description="Value under which the window counts as breached.")
 
 
+EVENT_KIND_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+_EVENT_KIND_RE = re.compile(EVENT_KIND_PATTERN)
+
+
+def _event_kind(value: str) -> str:
+    if not _EVENT_KIND_RE.match(value):
+        raise invalid(
+            f"{describe(value)} is not an event kind: write one like rollout.failed, or a "
+            "part of one (trigger, failed)"
+        )
+    return value
+
+
+EventKind = Annotated[
+    str,
+    AfterValidator(_event_kind),
+    WithJsonSchema({"type": "string", "pattern": EVENT_KIND_PATTERN}),
+]
+
+
 class AlertSpec(StrictModel):
     url: str = Field(description="Webhook called with a JSON body; ${VAR} reads the environment.")
-    events: list[Name] = Field(
-        default_factory=list, description="Event kinds to send; all when empty."
+    events: list[EventKind] = Field(
+        default_factory=list,
+        description="Event kinds to send (rollout.failed), or a part of them: trigger sends "
+        "every trigger.* event, failed every *.failed one; all alertable events when empty.",
     )
 
     @field_validator("url")
@@ -181,6 +203,30 @@ class AlertSpec(StrictModel):
         if not value.startswith(("http://", "https://", "${")):
             raise invalid(f"expected an http(s):// URL or ${{VAR}}, got {describe(value)}")
         return value
+
+
+class AbuseSpec(StrictModel):
+    enabled: bool = Field(default=True, description="false turns detection off for the model.")
+    max_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Requests a minute from one client that count as abuse; the rate is not "
+        "judged when omitted (a busy backend is not an attacker).",
+    )
+    on_flag: Literal["record", "throttle"] = Field(
+        default="record",
+        description="What a flag does: record (an abuse.flagged event and a metric), or "
+        "throttle (also answer 429 over throttle_rate until flag_for passes).",
+    )
+    throttle_rate: float = Field(
+        default=60.0, gt=0, description="Requests a minute a flagged client may still make."
+    )
+    flag_for: Duration = Field(
+        default=Duration("10m"), description="How long a flag (and its throttle) lasts."
+    )
+    min_requests: int = Field(
+        default=200, ge=1, description="Requests from a client before it can be flagged."
+    )
 
 
 class MonitorSpec(StrictModel):
@@ -195,6 +241,11 @@ class MonitorSpec(StrictModel):
         default=None, description="When live quality (from feedback labels) falls."
     )
     alerts: list[AlertSpec] = Field(default_factory=list, description="Webhooks to notify.")
+    abuse: AbuseSpec | None = Field(
+        default=None,
+        description="Abuse and model-extraction detection in the gateway; when omitted it "
+        "runs with the defaults and only records.",
+    )
 
 
 class PolicySpec(StrictModel):
@@ -261,6 +312,7 @@ class ProjectSpec(StrictModel):
 
 __all__ = [
     "GATE_KINDS",
+    "AbuseSpec",
     "AlertSpec",
     "AnyGate",
     "ColumnSchema",

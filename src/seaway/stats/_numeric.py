@@ -23,6 +23,7 @@ import math
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +36,7 @@ TAIL = 0.0005
 # A cell holding more than this share of the sample, with distinct values in it, means the
 # grid does not resolve the distribution.
 MAX_CELL_SHARE = 0.005
-_CHUNK = 1 << 16
+CHUNK = 1 << 16
 _SAMPLE_SEED = 0x5EA_3A7
 
 
@@ -147,15 +148,15 @@ def tally(pieces: list[np.ndarray], grid: Grid, center: float, *, extremes: bool
     """Count `pieces` in `grid` and accumulate moments, chunk by chunk (cache-sized chunks
     make the half-dozen passes over each value about twice as fast as whole-array ones)."""
     counts = np.zeros(grid.cells, dtype=np.int64)
-    buf, scratch, squares, idx = _buffers()
+    buf, work, squares, idx = scratch("tally", _BUFFERS)
     a, b = grid.affine(center)
     uniform = grid.edges is None
     rows = missing = 0
     s1 = s2 = 0.0
     lo, hi = math.inf, -math.inf
     for piece in pieces:
-        for start in range(0, piece.size, _CHUNK):
-            chunk = piece[start : start + _CHUNK]
+        for start in range(0, piece.size, CHUNK):
+            chunk = piece[start : start + CHUNK]
             k = chunk.size
             rows += k
             if chunk.dtype == np.float64:
@@ -163,7 +164,7 @@ def tally(pieces: list[np.ndarray], grid: Grid, center: float, *, extremes: bool
             else:
                 x = buf[:k]
                 np.copyto(x, chunk, casting="unsafe")
-            y = scratch[:k]
+            y = work[:k]
             if a == 1.0:
                 np.add(x, b, out=y)
             else:
@@ -197,21 +198,19 @@ def tally(pieces: list[np.ndarray], grid: Grid, center: float, *, extremes: bool
 _local = threading.local()
 
 
-def _buffers() -> tuple[
-    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]
-]:
-    # Kept per thread: fresh half-megabyte buffers come from the kernel as untouched pages,
-    # and faulting them in cost about 1 ms per column, more than counting 100,000 values.
-    found = getattr(_local, "buffers", None)
+def scratch(key: str, dtypes: tuple[Any, ...]) -> tuple[NDArray[Any], ...]:
+    """Buffers of `CHUNK` values, one per dtype, kept per thread under `key` for the
+    counting loops here and in the monitor: fresh half-megabyte buffers come from the kernel
+    as untouched pages, and faulting them in cost about 1 ms per column, more than counting
+    100,000 values."""
+    found: tuple[NDArray[Any], ...] | None = getattr(_local, key, None)
     if found is None:
-        found = (
-            np.empty(_CHUNK, dtype=np.float64),
-            np.empty(_CHUNK, dtype=np.float64),
-            np.empty(_CHUNK, dtype=np.float64),
-            np.empty(_CHUNK, dtype=np.intp),
-        )
-        _local.buffers = found
+        found = tuple(np.empty(CHUNK, dtype=d) for d in dtypes)
+        setattr(_local, key, found)
     return found
+
+
+_BUFFERS = (np.float64, np.float64, np.float64, np.intp)
 
 
 def _sum_of_squares(values: NDArray[np.float64], scratch: NDArray[np.float64]) -> float:

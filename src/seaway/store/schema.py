@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 metadata = MetaData()
 
@@ -350,6 +350,8 @@ request_log = Table(
     Column("status", Integer, nullable=False),
     Index("ix_request_log_model_ts", "model", "ts"),
     Index("ix_request_log_request_id", "request_id"),
+    # Added by migration 0007, for feedback posted by key.
+    Index("ix_request_log_key", "key"),
 )
 
 # GitOps (migration 0006): one row per rollout, the state machine's durable state, so a
@@ -384,4 +386,109 @@ sync_state = Table(
     Column("models", JSON, nullable=False),
     Column("synced_at", DateTime(timezone=True), nullable=False),
     Column("status", String(20), nullable=False),
+)
+
+# Monitoring (migration 0007). A version's reference profile (a seaway.stats Profile as a
+# JSON blob) is what live windows are compared with, so scoring never reloads training data.
+reference_profiles = Table(
+    "reference_profiles",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("blob", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("source", String(500), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per scored window: kind "drift" (request_log ids first_id..last_id against the
+# reference) or "quality" (feedback ids first_id..last_id); score is the largest PSI or the
+# quality metric; figures holds the per-feature statistics.
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("first_id", Integer, nullable=False),
+    Column("last_id", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("score", Float, nullable=True),
+    Column("breached", Boolean, nullable=False),
+    Column("figures", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_monitor_windows_model", "model", "kind", "id"),
+)
+
+# Where each reader of an append-only table stopped (the drift window of a model, the alert
+# dispatcher), with what it carries over (a partly filled window).
+monitor_cursors = Table(
+    "monitor_cursors",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("state", JSON, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# True labels posted after the fact, joined at arrival to the logged prediction they judge.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("route", String(20), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("log_id", Integer, nullable=False),
+    Column("key", String(200), nullable=True),
+    Column("labels", JSON, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index("ix_feedback_model_id", "model", "id"),
+    Index("ix_feedback_version", "model", "number", "ts"),
+    Index("ix_feedback_log", "log_id", unique=True),
+)
+
+# A retraining trigger and every hop it took (snapshot, run, register, gates, promote).
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("pipeline", String(200), nullable=True),
+    Column("environment", String(200), nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("windows", JSON, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("commit", String(64), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("details", JSON, nullable=False),
+    Index("ix_triggers_model", "model", "id"),
+)
+
+# Webhook notifications owed for events, retried with backoff until delivered or given up.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_seq", Integer, nullable=False),
+    Column("url", String(1000), nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("event_seq", "url", name="uq_alert_deliveries_event_url"),
+    Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
 )
