@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ class Project:
         self.root = root.resolve()
         self.spec_path = self.root / SPEC_FILE
         self.state_dir = self.root / STATE_DIR
+        self._metadata_lock = threading.Lock()
 
     @classmethod
     def find(cls, start: Path | str | None = None) -> Project:
@@ -96,11 +98,19 @@ class Project:
         path = Path(url).expanduser()
         return str(path if path.is_absolute() else self.root / path)
 
-    @cached_property
+    @property
     def metadata(self) -> MetadataStore:
-        from seaway.store.metadata import MetadataStore
+        # One store per project even when threads (a controller's loop, an alert worker)
+        # ask for it at once: cached_property stopped locking in Python 3.12.
+        store = self.__dict__.get("_metadata")
+        if store is None:
+            with self._metadata_lock:
+                store = self.__dict__.get("_metadata")
+                if store is None:
+                    from seaway.store.metadata import MetadataStore
 
-        return MetadataStore(self.metadata_url)
+                    store = self.__dict__["_metadata"] = MetadataStore(self.metadata_url)
+        return store
 
     @cached_property
     def blobs(self) -> BlobStore:
@@ -117,7 +127,7 @@ class Project:
             return resolved.as_posix()
 
     def close(self) -> None:
-        if "metadata" in self.__dict__:
+        if "_metadata" in self.__dict__:
             self.metadata.close()
 
 

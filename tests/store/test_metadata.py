@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -383,3 +384,30 @@ def test_concurrent_first_use_migrates_once(metadata_url: str, tmp_path: Path) -
         assert {"datasets", "dataset_versions", "events"} <= set(sa.inspect(conn).get_table_names())
     engine.dispose()
     assert_sqlite_intact(metadata_url)
+
+
+def test_threads_that_open_a_new_store_at_once_all_see_its_tables(metadata_url: str) -> None:
+    """A controller's loop and the caller's first write can ask for the engine together;
+    none of them may reach the database before its schema exists."""
+    import threading
+
+    store = MetadataStore(metadata_url)
+    start = threading.Barrier(12)
+    errors: list[BaseException] = []
+
+    def first_read(delay: float) -> None:
+        start.wait()
+        time.sleep(delay)  # spread over the time the first one spends creating tables
+        try:
+            with store.read() as conn:
+                conn.execute(sa.select(events.c.seq).limit(1)).all()
+        except BaseException as exc:  # reported below, on the test's own thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_read, args=(i * 0.01,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    store.close()
+    assert errors == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -96,6 +97,7 @@ class MetadataStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -103,20 +105,28 @@ class MetadataStore:
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = self._create_engine()
-            try:
-                self._ensure_schema(self._engine)
-            except Exception:
-                self._engine.dispose()
-                self._engine = None
-                raise
-        return self._engine
+        engine = self._engine
+        if engine is not None:
+            return engine
+        # The engine is published only once its schema is in place: a second thread that
+        # asked in the meantime (a controller's loop beside the caller's first write) would
+        # otherwise query tables that do not exist yet.
+        with self._engine_lock:
+            if self._engine is None:
+                engine = self._create_engine()
+                try:
+                    self._ensure_schema(engine)
+                except Exception:
+                    engine.dispose()
+                    raise
+                self._engine = engine
+            return self._engine
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
 
     def _create_engine(self) -> Engine:
         from sqlalchemy import create_engine, event
