@@ -332,3 +332,43 @@ def test_the_controller_sends_alerts_where_no_monitor_runs(store: Path, receiver
         thread.join(timeout=20)
     assert receiver.kinds("/hook") == ["rollout.aborted"]
     project.close()
+
+
+def test_given_up_deliveries_are_listed_and_sent_again_once_the_receiver_is_fixed(
+    store: Path, receiver: Receiver, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    project = alerting(store, "      - {url: '${HOOK}/hook'}\n")
+    emit(project, "rollout.failed", "model:churn@2", {"reason": "error rate 9% > 1%"})
+    emit(project, "monitor.drift", "model:churn@2", {"window": 4})
+    assert enqueue_alerts(project) == 2
+    assert {r.status for r in deliver_due(project, max_attempts=1)} == {"failed"}
+
+    listed = json.loads(cli("monitor", "alerts", "--status", "failed", "--json").stdout)
+    failed = listed["deliveries"]
+    assert [(d["kind"], d["status"], d["attempts"]) for d in failed] == [
+        ("monitor.drift", "failed", 1),
+        ("rollout.failed", "failed", 1),
+    ]
+    assert failed[0]["url"] == "${HOOK}/hook"  # the secret stays out of the store
+    assert failed[1]["last_error"].startswith("ConnectError")
+    text = cli("monitor", "alerts").stdout
+    assert "rollout.failed" in text and "failed" in text
+
+    # Asking for a delivery that did not fail, or does not exist, changes nothing.
+    missing = cli("monitor", "alerts", "--retry", "--id", "99")
+    assert missing.exit_code == 2 and "no alert delivery 99" in missing.stderr
+    assert cli("monitor", "alerts", "--id", "1").exit_code == 2
+
+    monkeypatch.setenv("HOOK", receiver.url)
+    retried = json.loads(cli("monitor", "alerts", "--retry", "--json").stdout)["retried"]
+    assert sorted(retried) == sorted(d["id"] for d in failed)
+    assert list_deliveries(project, status="failed") == []
+    assert {r.status for r in deliver_due(project)} == {"delivered"}
+    assert receiver.kinds("/hook") == ["rollout.failed", "monitor.drift"]
+    assert cli("monitor", "alerts", "--retry").stdout.strip() == "no failed delivery to retry"
+    delivered = cli("monitor", "alerts", "--retry", "--id", str(retried[0]))
+    assert delivered.exit_code == 2 and "(delivered) has not failed" in delivered.stderr
+    (requeued,) = list_events(project, kind="alert.retried", limit=None)
+    assert requeued.data == {"deliveries": sorted(retried)}
+    project.close()

@@ -4,7 +4,7 @@ and quality windows with their breaches and events (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,11 @@ def test_live_quality_reads_the_labels_of_answers_after_a_time(project: Project)
 # -- quality windows ----------------------------------------------------------------------
 
 
+def settled() -> datetime:
+    """A minute from now: labels just posted are past PostgreSQL's settle time."""
+    return utcnow() + timedelta(minutes=1)
+
+
 def _monitored(root: Path, window: str, trigger: str = "") -> Project:
     (root / "seaway.yaml").write_text(
         f"name: demo\nmonitoring:\n  churn:\n    window: {window}\n{trigger}"
@@ -132,7 +137,7 @@ def test_quality_windows_breach_when_labels_disagree(project_dir: Path, store_en
         _labelled(project, right + wrong + [(f"x{i}", 0, 0.1, 0) for i in range(7)])
         _labelled(project, [(f"s{i}", 0, 0.1, 0) for i in range(20)], number=2, route="shadow")
 
-        windows = score_quality(project, "churn")
+        windows = score_quality(project, "churn", now=settled())
         assert [(w.number, w.rows, w.score, w.breached) for w in windows] == [
             (1, 20, 1.0, False),
             (1, 20, 0.0, True),
@@ -157,9 +162,9 @@ def test_quality_windows_breach_when_labels_disagree(project_dir: Path, store_en
         assert drop.data["window"] == second.id and drop.data["threshold"] == 0.8
 
         # The 7 labels left over wait for 13 more; nothing is scored twice.
-        assert score_quality(project, "churn") == []
+        assert score_quality(project, "churn", now=settled()) == []
         _labelled(project, [(f"y{i}", 0, 0.2, 0) for i in range(13)])
-        (third,) = score_quality(project, "churn")
+        (third,) = score_quality(project, "churn", now=settled())
         assert (third.rows, third.score, third.first_id) == (20, 1.0, second.last_id + 1)
     finally:
         project.close()
@@ -194,7 +199,7 @@ def test_an_error_metric_breaches_when_it_rises_above(project_dir: Path, store_e
         labels = [1.0, 2.0, 6.0, 9.5]  # errors 0.5, 0.5, 2.5, 5: MAE 2.125
         items = [FeedbackItem(f"q{i}", None, [v]) for i, v in enumerate(labels)]
         assert record_feedback(project, items).accepted == 4
-        (window,) = score_quality(project, "churn")
+        (window,) = score_quality(project, "churn", now=settled())
         assert window.score == pytest.approx(2.125) and window.breached
         assert window.figures["rmse"] == pytest.approx(math.sqrt((0.25 * 2 + 6.25 + 25) / 4))
     finally:
@@ -204,4 +209,4 @@ def test_an_error_metric_breaches_when_it_rises_above(project_dir: Path, store_e
 def test_without_a_monitoring_spec_windows_hold_a_thousand_labels(project: Project) -> None:
     register_versions(project, 1)
     _labelled(project, [(f"r{i}", 1, 0.9, 1) for i in range(30)])
-    assert score_quality(project, "churn") == []
+    assert score_quality(project, "churn", now=settled()) == []

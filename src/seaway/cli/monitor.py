@@ -1,10 +1,11 @@
-"""`seaway monitor status|check|reference|report`: live drift for people; a thin layer over
-`seaway.monitor`.
+"""`seaway monitor status|check|reference|report|run|triggers|alerts`: live drift for people;
+a thin layer over `seaway.monitor`.
 
 `status` shows the newest drift window of each served version (or why there is none yet),
 `check` scores the windows completed since the last check, `reference` rebuilds a version's
-training-data profile, and `report` writes an HTML report. Exit codes: 0 done, 1 `check`
-found a breached window, 2 bad usage or input.
+training-data profile, `report` writes an HTML report, `run` keeps scoring and firing
+triggers, `triggers` lists what fired and `alerts` the webhook deliveries. Exit codes: 0
+done, 1 `check` found a breached window, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -302,3 +303,59 @@ def triggers(
         )
         if t.message:
             line(f"    {t.message}")
+
+
+@app.command("alerts")
+def alerts(
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only these: pending, delivered or failed."),
+    ] = None,
+    retry: Annotated[
+        bool, typer.Option("--retry", help="Queue failed deliveries again (all, or --id).")
+    ] = False,
+    ids: Annotated[
+        list[int] | None, typer.Option("--id", help="With --retry: only this delivery.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Newest N.", min=1)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Webhook deliveries, newest first: what was sent, what waits for a retry, what was
+    given up (and, with --retry, send the given-up ones again)."""
+    from seaway.errors import UsageError
+    from seaway.monitor.alerts import list_deliveries, retry_failed
+
+    project = STATE.project()
+    if status is not None and status not in ("pending", "delivered", "failed"):
+        raise UsageError(
+            f"--status {status}: not a delivery status", hint="use pending, delivered or failed"
+        )
+    if ids and not retry:
+        raise UsageError("--id goes with --retry", hint="seaway monitor alerts --retry --id N")
+    if retry:
+        requeued = retry_failed(project, ids or None)
+        if as_json:
+            print_json({"retried": requeued})
+        elif requeued:
+            line(f"queued again: {', '.join(f'#{i}' for i in requeued)}")
+        else:
+            line("no failed delivery to retry")
+        return
+    found = list_deliveries(project, status=status, limit=limit)
+    if as_json:
+        print_json({"deliveries": [d.to_dict() for d in found]})
+        return
+    if not found:
+        line("no alert delivery" + (f" is {status}" if status else " yet"))
+        return
+    for d in found:
+        tries = f"{d.attempts} attempt" + ("" if d.attempts == 1 else "s")
+        if d.status == "delivered" and d.delivered_at is not None:
+            when = f"delivered {d.delivered_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+        elif d.status == "pending":
+            when = f"next try {d.next_attempt_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+        else:
+            when = "given up"
+        line(f"#{d.id} {d.kind} {d.status} to {d.url} ({tries}, {when})")
+        if d.last_error and d.status != "delivered":
+            line(f"    {d.last_error}")

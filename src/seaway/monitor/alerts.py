@@ -31,6 +31,10 @@ Delivery is at least once and survives restarts, because the work lives in the s
 3. `AlertWorker(project)` does both about every second in a daemon thread; `seaway monitor
    run` runs one, and so does `seaway controller` when seaway.yaml configures alerts.
 
+`list_deliveries` (`seaway monitor alerts`) shows what was sent and what was given up;
+`retry_failed` (`seaway monitor alerts --retry`) puts given-up deliveries back in the queue
+with a fresh count of attempts, once the receiver is fixed.
+
 An event more than an hour old when it is read is history, not news: it moves the cursor
 but is not sent (the first run of a worker on a project with a long log sends no backlog).
 
@@ -77,6 +81,7 @@ __all__ = [
     "list_deliveries",
     "matches",
     "resolve_url",
+    "retry_failed",
 ]
 
 log = logging.getLogger("seaway.monitor.alerts")
@@ -586,3 +591,49 @@ class AlertWorker:
         if self._own_client and self._client is not None:
             self._client.close()
             self._client = None
+
+
+def retry_failed(project: Project, ids: Sequence[int] | None = None) -> list[int]:
+    """Put failed deliveries (all, or those of `ids`) back in the queue, due now, with a
+    fresh count of attempts; the ids requeued, oldest first. An id that is not a failed
+    delivery is an error naming it, and nothing is requeued."""
+    from sqlalchemy import select, update
+
+    from seaway.store.events import record_event
+    from seaway.store.schema import alert_deliveries as t
+
+    def requeue(conn: Connection) -> list[int]:
+        query = select(t.c.id, t.c.status).order_by(t.c.id)
+        if ids is not None:
+            query = query.where(t.c.id.in_(list(ids)))
+        else:
+            query = query.where(t.c.status == "failed")
+        rows = conn.execute(query).all()
+        found = {int(r.id): r.status for r in rows}
+        if ids is not None:
+            missing = [str(i) for i in ids if i not in found]
+            if missing:
+                raise InputError(
+                    f"no alert delivery {', '.join(missing)}",
+                    hint="list them with: seaway monitor alerts",
+                )
+            waiting = [f"{i} ({found[i]})" for i in ids if found[i] != "failed"]
+            if waiting:
+                raise InputError(
+                    f"alert delivery {', '.join(waiting)} has not failed; only failed "
+                    "deliveries are retried",
+                    hint="pending ones are retried on their own: seaway monitor alerts "
+                    "--status pending",
+                )
+        chosen = sorted(found)
+        if not chosen:
+            return []
+        conn.execute(
+            update(t)
+            .where(t.c.id.in_(chosen))
+            .values(status="pending", attempts=0, next_attempt_at=utcnow())
+        )
+        record_event(conn, "alert.retried", "alerts", {"deliveries": chosen})
+        return chosen
+
+    return project.metadata.run_write(requeue)

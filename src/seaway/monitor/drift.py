@@ -18,7 +18,10 @@ listed as drifted.
 Each window is stored (`monitor_windows`) and the reader's cursor (`drift:MODEL@N`) moved
 past it in one transaction, so an interrupted monitor never scores a request twice, and two
 monitors running at once never score it twice either (the second finds the cursor moved and
-stops). A window that is not complete yet is not stored; the next call reads it again. A
+stops). A window that is not complete yet is not stored; the next call reads it again.
+Requests younger than `window.settle` (30 s on PostgreSQL, none on SQLite; see
+`settle_for`) wait for a later call, so rows that several gateways commit out of order are
+never skipped. A
 logged request whose inputs cannot be read (too large when it was logged) is counted in
 `skipped` and as one row towards the window's size, so unreadable traffic still moves the
 cursor. Every stored window is a `monitor.window` event, and a breached one also a
@@ -51,7 +54,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from seaway.errors import InputError, NotFound, UsageError
-from seaway.monitor.windows import MonitorWindow
+from seaway.monitor.windows import MonitorWindow, settle_for
 from seaway.stats import _categorical, _numeric
 from seaway.stats._columns import categorical_array
 from seaway.stats.drift import (
@@ -542,6 +545,7 @@ class _Scorer:
         if self.rows_limit is None and self.duration is None:
             self.rows_limit = DEFAULT_WINDOW_ROWS
         self.threshold = _threshold(spec)
+        self.settle = settle_for(project, spec.window)
         watched = list(reference.features.columns)
         if spec.features:
             unknown = [f for f in spec.features if f not in reference.features.columns]
@@ -580,10 +584,17 @@ class _Scorer:
         window = self._fresh()
         buffer = LogColumns()
         after = position
+        horizon = self.now - self.settle
+        settling = False
         while True:
             page = self._page(after)
             for row in page:
                 ts = as_utc(row.ts)
+                if self.settle and ts > horizon:
+                    # Rows logged this recently may still have gaps below them (see
+                    # `settle_for`): stop before them, so the cursor never passes a gap.
+                    settling = True
+                    break
                 if (
                     self.duration is not None
                     and window.start is not None
@@ -612,12 +623,12 @@ class _Scorer:
                 # Rows are added page by page, so memory holds at most one page of values.
                 self._flush(window, buffer)
                 buffer = LogColumns()
-            if len(page) < PAGE_REQUESTS:
+            if settling or len(page) < PAGE_REQUESTS:
                 break
         if (
             self.duration is not None
             and window.start is not None
-            and self.now >= window.start + self.duration
+            and horizon >= window.start + self.duration
         ):
             self._close(window, window.start + self.duration)
 

@@ -26,6 +26,9 @@ marks it breached when the score falls under `on_quality_drop.below` (for `mae` 
 `rmse`, lower is better, so when it rises above it). Windows are stored with the cursor in
 one transaction, with a `monitor.window` event each and a `monitor.quality_drop` event for
 each breach; a window not yet full waits for more labels, so nothing is scored twice.
+Labels younger than `window.settle` (30 s on PostgreSQL, none on SQLite) wait for a later
+call, so labels several gateways commit out of order are never skipped
+(`seaway.monitor.windows.settle_for`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,13 @@ from typing import TYPE_CHECKING, Any
 
 from seaway._util import as_utc, isoformat, utcnow
 from seaway.monitor.logread import prediction_columns
-from seaway.monitor.windows import MonitorWindow, get_cursor, set_cursor, store_window
+from seaway.monitor.windows import (
+    MonitorWindow,
+    get_cursor,
+    set_cursor,
+    settle_for,
+    store_window,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -397,9 +406,13 @@ def _score_version(
     with project.metadata.read() as conn:
         start, _ = get_cursor(conn, cursor)
     span = timedelta(seconds=rule.duration_s) if rule.duration_s is not None else None
+    monitored = project.spec.monitoring.get(model)
+    settle = settle_for(project, monitored.window if monitored is not None else None)
+    horizon = now - settle
     closed: list[_Closed] = []
     current = _Judged()
     position = start
+    settling = False
     while True:
         query = (
             select(f.c.id, f.c.ts, f.c.labels, r.c.outputs)
@@ -412,6 +425,9 @@ def _score_version(
             page = conn.execute(query).all()
         for row in page:
             ts = as_utc(row.ts)
+            if settle and ts > horizon:
+                settling = True  # labels this recent may have gaps below them: next call
+                break
             first = current.first_ts
             if span is not None and current.requests and first is not None and ts >= first + span:
                 closed.append(_Closed(current, first, first + span))
@@ -421,11 +437,11 @@ def _score_version(
                 assert current.first_ts is not None and current.last_ts is not None
                 closed.append(_Closed(current, current.first_ts, current.last_ts))
                 current = _Judged()
-        if len(page) < _PAGE:
+        if settling or len(page) < _PAGE:
             break
         position = int(page[-1].id)
     first = current.first_ts
-    if span is not None and current.requests and first is not None and now >= first + span:
+    if span is not None and current.requests and first is not None and horizon >= first + span:
         closed.append(_Closed(current, first, first + span))
     if not closed:
         return []

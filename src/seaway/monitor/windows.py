@@ -16,7 +16,7 @@ so an interrupted monitor resumes without scoring anything twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from seaway._util import as_utc, isoformat, utcnow
@@ -25,12 +25,17 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from seaway.project import Project
+    from seaway.spec.models import WindowSpec
+
+DEFAULT_SETTLE_S = 30.0
 
 __all__ = [
+    "DEFAULT_SETTLE_S",
     "MonitorWindow",
     "get_cursor",
     "list_windows",
     "set_cursor",
+    "settle_for",
     "store_window",
 ]
 
@@ -184,3 +189,20 @@ def set_cursor(
     )
     if done.rowcount == 0:
         conn.execute(t.insert().values(name=name, position=position, state=state, updated_at=now))
+
+
+def settle_for(project: Project, window: WindowSpec | None) -> timedelta:
+    """How old a logged request must be before it is scored.
+
+    Logs are read in the order of their ids and the cursor is the last id scored. On
+    PostgreSQL, several gateways write at once and a transaction that took its ids first can
+    commit after one that took later ids: a reader that moved past the later ids would never
+    see the earlier ones. A gateway commits what it logged within a flush or two (5 s each),
+    so rows younger than the settle time (`window.settle`, 30 s by default) wait for the
+    next call. SQLite commits one writer at a time, in id order: nothing needs to settle.
+    """
+    if window is not None and window.settle is not None:
+        return timedelta(seconds=window.settle.seconds)
+    if project.metadata.is_sqlite:
+        return timedelta(0)
+    return timedelta(seconds=DEFAULT_SETTLE_S)

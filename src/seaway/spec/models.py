@@ -137,6 +137,13 @@ class ModelSpec(StrictModel):
 class WindowSpec(StrictModel):
     rows: int | None = Field(default=None, ge=1, description="Compare every N requests.")
     duration: Duration | None = Field(default=None, description="Compare every period (1h).")
+    settle: Duration | None = Field(
+        default=None,
+        description=(
+            "How old a logged request must be before it is scored, so that requests several "
+            "gateways commit out of order are not skipped (30s on PostgreSQL, 0 on SQLite)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one(self) -> WindowSpec:
