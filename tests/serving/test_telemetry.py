@@ -206,6 +206,34 @@ def test_the_request_log_follows_the_sample_rate_and_the_cap(project: Project) -
     assert _rows(project, request_log)[-1].inputs["truncated"] is True
 
 
+def test_logged_values_read_back_as_json_whatever_their_type(project: Project) -> None:
+    t = Telemetry(project, gateway_id="g1", sample_rate=1.0)
+    tensors = [
+        {"name": "x", "shape": [3], "datatype": "FP32", "data": np.array([1.5, np.nan, np.inf])},
+        {"name": "city", "shape": [3], "datatype": "BYTES", "data": ["Zürich", "東京", None]},
+    ]
+    sent = [
+        (tensors, {"predict_proba": np.array([[0.25, 0.75]], dtype=np.float32)}),
+        ({"n": np.int64(3), 4: True}, None),
+        ([[1, 2], [3, 4]], object()),
+    ]
+    for n, (inputs, outputs) in enumerate(sent):
+        t.request(
+            "m", 1, "primary", status=200, latency_s=0.001, request_id=f"r{n}",
+            inputs=inputs, outputs=outputs,
+        )  # fmt: skip
+    assert t.flush()
+    first, second, third = _rows(project, request_log)
+    assert first.inputs == [
+        {"name": "x", "shape": [3], "datatype": "FP32", "data": [1.5, None, None]},
+        {"name": "city", "shape": [3], "datatype": "BYTES", "data": ["Zürich", "東京", None]},
+    ]
+    assert first.outputs == {"predict_proba": [[0.25, 0.75]]}
+    assert second.inputs == {"n": 3, "4": True} and second.outputs is None
+    assert third.inputs == [[1, 2], [3, 4]]
+    assert third.outputs.startswith("<object object at")  # stored as its text, not an error
+
+
 @pytest.mark.slow
 def test_memory_stays_bounded_over_a_million_distinct_requests(project_dir: Path) -> None:
     p = Project(project_dir)
