@@ -212,7 +212,8 @@ def history(project: Project, monkeypatch: pytest.MonkeyPatch) -> History:
     h.at(day(2, 1)).drift_window("model:fraud@1", 1, breached=False)
     h.at(day(2, 0 + 10 / 60)).fail(r)
     h.at(day(2, 20 / 60)).rollback("churn", "prod", named=2, to=1)
-    # churn@3 reaches 100% a day later: lead time 20h, the incident closes after 25h50m.
+    # churn@3 reaches 100% a day later: its change is the data it brings over churn@1
+    # (customers@2, created on day 1), so lead time 50h; the incident closes after 25h50m.
     h.at(day(2, 6)).register("churn", 3, [("customers", 2)])
     r = h.at(day(3)).start("churn", "prod", 1, 3)
     h.at(day(3, 2)).complete(r)
@@ -263,10 +264,10 @@ def test_the_four_keys_over_the_whole_log(history: History) -> None:
     # churn @1, @3, @1 again; fraud @1, @2.
     assert d.deployments == 5
     assert d.frequency_per_day == pytest.approx(5 / (6 + 4 / 24))
-    # churn@1 2h, churn@3 20h, fraud@1 1h, fraud@2 1h30m (churn@1's redeployment is no change).
+    # churn@1 2h, churn@3 50h, fraud@1 1h, fraud@2 1h30m (churn@1's redeployment is no change).
     assert d.lead_time.n == 4
     assert hours(d.lead_time.median_s) == 1.75
-    assert hours(d.lead_time.p90_s) == pytest.approx(2 + 0.7 * 18)
+    assert hours(d.lead_time.p90_s) == pytest.approx(2 + 0.7 * 48)
     cf = d.change_failures
     # Seven rollouts ended (the superseded one is none of them): churn@2 failed, churn@5
     # aborted, churn@3 rolled back.
@@ -311,7 +312,7 @@ def test_ml_figures_freshness_drift_and_retraining(history: History) -> None:
 def test_filters_by_model_and_environment(history: History) -> None:
     churn = delivery_metrics(history.project, model="churn")
     assert churn.dora.deployments == 3
-    assert (churn.dora.lead_time.n, hours(churn.dora.lead_time.median_s)) == (2, 11.0)
+    assert (churn.dora.lead_time.n, hours(churn.dora.lead_time.median_s)) == (2, 26.0)
     assert (churn.dora.change_failures.failures, churn.dora.change_failures.attempts) == (3, 5)
     assert [f.model for f in churn.freshness] == ["churn"]
     assert [d.model for d in churn.drift_by_model] == ["churn"]
@@ -405,7 +406,7 @@ def test_prometheus_text_parses_and_omits_figures_without_samples(history: Histo
     assert samples[("seaway_deployments", prod)] == 3
     assert samples[("seaway_lead_time_seconds", (*total, ("quantile", "0.5")))] == 1.75 * HOUR
     assert samples[("seaway_lead_time_seconds", (*total, ("quantile", "0.9")))] == pytest.approx(
-        14.6 * HOUR
+        35.6 * HOUR
     )
     assert samples[("seaway_change_failure_rate", total)] == pytest.approx(3 / 7)
     assert samples[("seaway_change_failure_rate", staging)] == 0.0
@@ -431,7 +432,7 @@ def test_cli_json_prometheus_and_table(history: History, cli: Any) -> None:
     data = json.loads(result.stdout)
     assert data["until"] == "2026-11-08T04:00:00Z"
     assert data["dora"]["deployments"] == 5
-    assert data["dora"]["lead_time"] == {"median_s": 1.75 * HOUR, "p90_s": 14.6 * HOUR, "n": 4}
+    assert data["dora"]["lead_time"] == {"median_s": 1.75 * HOUR, "p90_s": 35.6 * HOUR, "n": 4}
     assert data["dora"]["time_to_restore"]["open"] == 1
     assert cli("metrics", "--json").stdout == result.stdout  # reproducible
 
@@ -461,7 +462,7 @@ def test_cli_json_prometheus_and_table(history: History, cli: Any) -> None:
         return next(ln for ln in lines if ln.startswith(first))
 
     assert "0.81/day" in row("deployment frequency") and "5 deployments" in row("deployment")
-    assert "1h45m, p90 14h36m" in row("lead time") and "4 versions" in row("lead time")
+    assert "1h45m, p90 1d11h" in row("lead time") and "4 versions" in row("lead time")
     assert "42.9%" in row("change failure rate") and "3 of 7 rollouts" in row("change")
     assert "13h40m" in row("time to restore") and "2 incidents, 1 open" in row("time to")
     assert "40.0%" in row("prediction drift") and "2 of 5 windows" in row("prediction")
@@ -490,3 +491,54 @@ def test_parse_period_reads_spans_and_times() -> None:
     assert parse_period("2026-11-02") == T0
     with pytest.raises(UsageError):
         parse_period("soon")
+
+
+def test_lead_time_starts_at_the_first_commit_of_the_change(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits dated like a real history: the change of a version is the commits after
+    the serving version's own, or the data it brings when the code is the same."""
+    clock = Clock()
+    monkeypatch.setattr("seaway.store.events.utcnow", clock)
+    monkeypatch.setenv("SEAWAY_SQLALCHEMY_ONLY", "1")
+    root = project.root
+    (root / ".gitignore").write_text(".seaway/\ndata/\nmodels/\n")
+    git(root, "config", "user.name", "Test")
+    git(root, "config", "user.email", "test@example.com")
+
+    def commit(message: str, when: datetime) -> None:
+        (root / "train.py").write_text(f"# {message}\n")
+        git(root, "add", "-A")
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%S+0000")
+        monkeypatch.setenv("GIT_COMMITTER_DATE", stamp)
+        monkeypatch.setenv("GIT_AUTHOR_DATE", stamp)
+        git(root, "commit", "-q", "-m", message)
+
+    def reset_run_git_cache() -> None:
+        import seaway.tracking.environment as te
+
+        te._git.clear()  # runs read HEAD again, not a cached one
+
+    h = History(project, clock)
+    commit("first model", day(0))
+    h.at(day(0, 1)).dataset("customers", "id,x\n1,2\n")
+    h.at(day(0, 2)).register("churn", 1, [("customers", 1)])
+    h.at(day(0, 5)).start("churn", "prod", None, 1)  # first: from its commit, 5h
+
+    commit("better features", day(1))
+    commit("tune", day(1, 6))
+    reset_run_git_cache()
+    h.at(day(2)).register("churn", 2, [("customers", 1)])
+    r = h.at(day(2, 1)).start("churn", "prod", 1, 2)
+    h.at(day(2, 4)).complete(r)  # from "better features": 28h
+
+    h.at(day(3)).dataset("customers", "id,x\n1,2\n2,3\n")
+    reset_run_git_cache()
+    h.at(day(3, 2)).register("churn", 3, [("customers", 2)])
+    r = h.at(day(3, 3)).start("churn", "prod", 2, 3)
+    h.at(day(3, 6)).complete(r)  # same code, new data: from customers@2, 6h
+
+    lead = delivery_metrics(project, environment="prod").dora.lead_time
+    assert (lead.n, hours(lead.median_s), hours(lead.p90_s)) == (3, 6.0, pytest.approx(23.6))
+    first = delivery_metrics(project, until=day(1)).dora.lead_time
+    assert (first.n, hours(first.median_s)) == (1, 5.0)

@@ -5,8 +5,9 @@
     print(prometheus_text(metrics))          # gauges for a textfile collector or a push
 
 Everything comes from events (plus a version's lineage, which never changes once it is
-registered), so the figures are reproducible: `until` defaults to the newest event's time,
-not the clock, and the same log with the same `since` and `until` gives the same figures.
+registered, and the times of the git commits it names), so the figures are reproducible:
+`until` defaults to the newest event's time, not the clock, and the same log with the same
+`since` and `until` gives the same figures.
 `since` defaults to the oldest event; a `timedelta` is counted back from `until`.
 
 The figures, exactly:
@@ -16,10 +17,17 @@ The figures, exactly:
   too, completed at once. Traffic set by hand with `seaway deploy` belongs to no
   environment and is not counted. **Deployment frequency** is their number per day of the
   period (a period shorter than a day counts as one day).
-- **Lead time for changes**: from a version's registration (`model.registered`: the moment
-  the change exists as something deployable) to the first time it reaches 100% traffic in
-  an environment. One sample per version and environment, for first deployments in the
-  period; redeploying an old version (a rollback) is not a new change. Median and p90.
+- **Lead time for changes**: from the first commit of a change to the first time the
+  version carrying it reaches 100% traffic in an environment. The change is what the
+  version brings over the one serving there before: the git commits after that version's
+  training commit up to its own (its lineage's `git.commit`), and the dataset versions it
+  read that the other did not (a data snapshot is a commit of data). It starts at the
+  earliest of them (a commit's committer time, a dataset version's creation), and never
+  after the version's registration, which is the start when nothing of either is known
+  (no lineage, a commit git no longer has). A model's first deployment in an environment
+  starts at its own training commit. One sample per version and environment, for first
+  deployments in the period; redeploying an old version (a rollback) is not a new change.
+  Median and p90.
 - **Change failure rate**: rollouts that ended in the period (succeeded, failed or aborted
   by a person) are the attempts; the failures are those that failed their analysis
   (`rollout.failed`), were aborted (`rollout.aborted`), or succeeded and were later rolled
@@ -52,13 +60,15 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from seaway._util import as_utc, isoformat
 from seaway.errors import UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.engine import Connection
 
     from seaway.project import Project
@@ -335,10 +345,16 @@ def _read_events(conn: Connection, until: datetime, model: str | None) -> list[_
     ]
 
 
-def _lineage_datasets(
-    conn: Connection, versions: set[tuple[str, int]]
-) -> dict[tuple[str, int], tuple[str, ...]]:
-    """The dataset versions (`NAME@N`) in each version's lineage."""
+@dataclass(frozen=True)
+class _Lineage:
+    datasets: tuple[str, ...]
+    """The dataset versions read (`NAME@N`)."""
+    commit: str | None
+    """The git commit it was trained (or registered) at."""
+
+
+def _lineages(conn: Connection, versions: set[tuple[str, int]]) -> dict[tuple[str, int], _Lineage]:
+    """The dataset versions and the git commit in each version's lineage."""
     from sqlalchemy import select
 
     from seaway.store.schema import model_versions, models
@@ -351,17 +367,51 @@ def _lineage_datasets(
         .join(models, models.c.id == model_versions.c.model_id)
         .where(models.c.name.in_(names))
     )
-    found: dict[tuple[str, int], tuple[str, ...]] = {}
+    found: dict[tuple[str, int], _Lineage] = {}
     for row in conn.execute(query):
         key = (row.name, int(row.number))
         if key not in versions:
             continue
+        lineage = row.lineage or {}
         refs: list[str] = []
-        for d in (row.lineage or {}).get("datasets") or []:
+        for d in lineage.get("datasets") or []:
             if isinstance(d, dict) and d.get("name") is not None and d.get("version") is not None:
                 refs.append(f"{d['name']}@{d['version']}")
-        found[key] = tuple(sorted(set(refs)))
+        commit = (lineage.get("git") or {}).get("commit")
+        found[key] = _Lineage(tuple(sorted(set(refs))), str(commit) if commit else None)
     return found
+
+
+class _CommitTimes:
+    """Committer times from the project's git repository, asked once per range."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache: dict[tuple[str, str | None], datetime | None] = {}
+
+    def first(self, commit: str, after: str | None) -> datetime | None:
+        """The earliest committer time of the commits in `after..commit` (of `commit` alone
+        without `after`); None when git cannot tell (not a repository, an unknown commit)."""
+        key = (commit, after)
+        if key not in self.cache:
+            self.cache[key] = self._read(commit, after)
+        return self.cache[key]
+
+    def _read(self, commit: str, after: str | None) -> datetime | None:
+        from seaway.gitops.git import Git, GitError, is_sha
+
+        if not is_sha(commit) or (after is not None and not is_sha(after)):
+            return None
+        args = ["log", "--format=%ct", commit]
+        args += ["--not", after] if after is not None else ["-1"]
+        try:
+            proc = Git(self.root).run(*args, check=False)
+        except GitError:
+            return None
+        if proc.returncode != 0:
+            return None
+        stamps = [int(t) for t in proc.stdout.decode().split() if t.isdigit()]
+        return datetime.fromtimestamp(min(stamps), UTC) if stamps else None
 
 
 # -- the computation ----------------------------------------------------------------------
@@ -389,10 +439,22 @@ class _Trigger:
 
 
 @dataclass
+class _Change:
+    """A version's first 100% in an environment, and what served there before it."""
+
+    key: Key
+    number: int
+    deployed: datetime
+    registered: datetime | None
+    previous: int | None
+
+
+@dataclass
 class _Log:
     """What one pass over the events yields, as samples tagged with (model, environment)."""
 
     deployments: list[tuple[Key, datetime]] = field(default_factory=list)
+    changes: list[_Change] = field(default_factory=list)
     lead: list[tuple[Key, datetime, float]] = field(default_factory=list)
     rollouts: list[_Rollout] = field(default_factory=list)
     incidents: list[tuple[Key, datetime, datetime | None]] = field(default_factory=list)
@@ -466,13 +528,13 @@ def _walk(found: list[_Event]) -> _Log:
             r = rollout_of(e, model, number)
             r.outcome, r.ended = "succeeded", e.ts
             log.deployments.append((key, e.ts))
+            before = log.serving.get(key)
             log.serving[key] = number
             log.succeeded.setdefault((model, number), []).append((env, e.ts))
             if (model, number, env) not in first_success:
                 first_success.add((model, number, env))
                 born = registered.get((model, number))
-                if born is not None:
-                    log.lead.append((key, e.ts, (e.ts - born).total_seconds()))
+                log.changes.append(_Change(key, number, e.ts, born, before))
             if key in opened:
                 log.incidents.append((key, opened.pop(key), e.ts))
         elif e.kind in ("rollout.failed", "rollout.aborted"):
@@ -550,6 +612,34 @@ def _dora(
     )
 
 
+def _lead_times(project: Project, conn: Connection, log: _Log) -> None:
+    """Each first deployment's lead time, from the first commit of its change (see the
+    module docstring), into `log.lead`."""
+    wanted = {(c.key[0], c.number) for c in log.changes}
+    wanted |= {(c.key[0], c.previous) for c in log.changes if c.previous is not None}
+    lineages = _lineages(conn, wanted)
+    commits = _CommitTimes(project.root)
+    for c in log.changes:
+        model = c.key[0]
+        own = lineages.get((model, c.number))
+        before = lineages.get((model, c.previous)) if c.previous is not None else None
+        starts: list[datetime | None] = [c.registered]
+        if own is not None and own.commit is not None:
+            if c.previous is None:
+                starts.append(commits.first(own.commit, None))
+            elif before is not None and before.commit not in (None, own.commit):
+                starts.append(commits.first(own.commit, before.commit))
+        if own is not None and before is not None:
+            new_data = set(own.datasets) - set(before.datasets)
+            starts.extend(log.datasets.get(ref) for ref in new_data)
+        known = [t for t in starts if t is not None]
+        if not known:
+            continue
+        # A change cannot start after its version was registered (a clock set wrong).
+        start = min(known)
+        log.lead.append((c.key, c.deployed, (c.deployed - start).total_seconds()))
+
+
 def _freshness(
     conn: Connection, log: _Log, until: datetime, environment: str | None
 ) -> list[Freshness]:
@@ -558,10 +648,11 @@ def _freshness(
         for key, number in log.serving.items()
         if environment is None or key[1] == environment
     }
-    lineage = _lineage_datasets(conn, {(m, n) for (m, _), n in served.items()})
+    lineage = _lineages(conn, {(m, n) for (m, _), n in served.items()})
     out: list[Freshness] = []
     for (model, env), number in sorted(served.items()):
-        known = [r for r in lineage.get((model, number), ()) if r in log.datasets]
+        found = lineage.get((model, number))
+        known = [r for r in (found.datasets if found else ()) if r in log.datasets]
         newest = max((log.datasets[r] for r in known), default=None)
         out.append(
             Freshness(
@@ -631,6 +722,7 @@ def delivery_metrics(
         start = _start(since, end, first)
         found = _read_events(conn, end, model)
         log = _walk(found)
+        _lead_times(project, conn, log)
         freshness = _freshness(conn, log, end, environment)
     keys = sorted(
         {(r.model, r.environment) for r in log.rollouts} | {key for key, _, _ in log.incidents}
@@ -740,7 +832,7 @@ def prometheus_text(metrics: DeliveryMetrics) -> str:
     deployments = gauge("seaway_deployments", "Deployments reaching 100% traffic in the period.")
     lead = gauge(
         "seaway_lead_time_seconds",
-        "From a version's registration to 100% traffic in an environment.",
+        "From the first commit (code or data) of a change to 100% traffic in an environment.",
         ("quantile",),
     )
     failure = gauge(

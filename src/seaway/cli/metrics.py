@@ -123,7 +123,7 @@ def _rows(m: DeliveryMetrics) -> list[tuple[str, str, str, str]]:
             "lead time",
             _spread(d.lead_time),
             _plural(d.lead_time.n, "version"),
-            "registration to 100% traffic",
+            "first commit of the change to 100%",
         ),
         (
             "change failure rate",
