@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tracemalloc
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from seaway._util import as_utc, utcnow
 from seaway.project import Project
 from seaway.serving.telemetry import Telemetry, sampled
 from seaway.store.schema import live_stats, request_log
@@ -224,6 +226,9 @@ def test_logged_values_read_back_as_json_whatever_their_type(project: Project) -
         )  # fmt: skip
     assert t.flush()
     first, second, third = _rows(project, request_log)
+    assert [r.request_id for r in (first, second, third)] == ["r0", "r1", "r2"]
+    assert abs(as_utc(first.ts) - utcnow()) < timedelta(minutes=1)  # read back as UTC
+    assert (first.status, first.latency_ms) == (200, pytest.approx(1.0))
     assert first.inputs == [
         {"name": "x", "shape": [3], "datatype": "FP32", "data": [1.5, None, None]},
         {"name": "city", "shape": [3], "datatype": "BYTES", "data": ["Zürich", "東京", None]},

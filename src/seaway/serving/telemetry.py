@@ -548,19 +548,70 @@ def _write(
     if rows:
         conn.execute(live_stats.insert(), rows)
     if samples:
-        conn.execute(_log_insert(conn, request_log), samples)
+        _insert_samples(conn, request_log, samples)
 
 
-def _log_insert(conn: Connection, table: Any) -> Any:
-    """An insert into the request log that takes `inputs_json` and `outputs_json` as JSON
-    text, cast to the column type where the database has one (PostgreSQL)."""
+_LOG_COLUMNS = (
+    "ts",
+    "request_id",
+    "model",
+    "number",
+    "route",
+    "key",
+    "inputs",
+    "outputs",
+    "latency_ms",
+    "status",
+)
+
+
+def _insert_samples(conn: Connection, table: Any, samples: list[dict[str, Any]]) -> None:
+    """Write samples to the request log: on SQLite as one statement over a JSON array,
+    elsewhere as an executemany binding the JSON text of inputs and outputs.
+
+    SQLite's row-by-row `executemany` gives up the GIL around every row it steps, and the
+    writer thread then waits for the busy request loop to hand it back each time: at full
+    load a flush of 10,000 samples took 3.5 s instead of 0.4 s, windows grew past the sample
+    cap and samples were dropped. One statement gives it up once."""
+    if conn.dialect.name == "sqlite":
+        _insert_sqlite(conn, table.name, samples)
+        return
     from sqlalchemy import JSON, Text, bindparam, cast
 
     def raw(name: str) -> Any:
-        param = bindparam(name, type_=Text)
-        return cast(param, JSON) if conn.dialect.name == "postgresql" else param
+        return cast(bindparam(name, type_=Text), JSON)
 
-    return table.insert().values(inputs=raw("inputs_json"), outputs=raw("outputs_json"))
+    insert = table.insert().values(inputs=raw("inputs_json"), outputs=raw("outputs_json"))
+    conn.execute(insert, samples)
+
+
+def _insert_sqlite(conn: Connection, table: str, samples: list[dict[str, Any]]) -> None:
+    import orjson
+
+    # Each row as an array; inputs and outputs as JSON strings holding their JSON text, which
+    # json_extract returns unquoted, as the column stores it. Times in the text format
+    # SQLAlchemy's SQLite DateTime reads back (UTC wall time, as it stores them).
+    rows = [
+        [
+            x["ts"].strftime("%Y-%m-%d %H:%M:%S.%f"),
+            x["request_id"],
+            x["model"],
+            x["number"],
+            x["route"],
+            x["key"],
+            x["inputs_json"],
+            x["outputs_json"],
+            x["latency_ms"],
+            x["status"],
+        ]
+        for x in samples
+    ]
+    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_LOG_COLUMNS)))
+    sql = (
+        f"INSERT INTO {table} ({', '.join(_LOG_COLUMNS)}) "
+        f"SELECT {picks} FROM json_each(?) ORDER BY key"
+    )
+    conn.exec_driver_sql(sql, (orjson.dumps(rows).decode(),))
 
 
 class _RequestCollector:
