@@ -183,9 +183,8 @@ class History:
         self.project.metadata.run_write(lambda conn: record_event(conn, kind, subject, data))
 
 
-@pytest.fixture
-def history(project: Project, monkeypatch: pytest.MonkeyPatch) -> History:
-    """A week of two models: churn in prod, fraud in staging (see the comments)."""
+def clocked(project: Project, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The event log's clock, set by the test; the project's git ready to commit."""
     clock = Clock()
     monkeypatch.setattr("seaway.store.events.utcnow", clock)
     # Dataset versions recorded through the store's common path, which the clock drives.
@@ -194,6 +193,14 @@ def history(project: Project, monkeypatch: pytest.MonkeyPatch) -> History:
     (root / ".gitignore").write_text(".seaway/\ndata/\nmodels/\n")
     git(root, "config", "user.name", "Test")
     git(root, "config", "user.email", "test@example.com")
+    return clock
+
+
+@pytest.fixture
+def history(project: Project, monkeypatch: pytest.MonkeyPatch) -> History:
+    """A week of two models: churn in prod, fraud in staging (see the comments)."""
+    clock = clocked(project, monkeypatch)
+    root = project.root
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "project")
     h = History(project, clock)
@@ -498,13 +505,8 @@ def test_lead_time_starts_at_the_first_commit_of_the_change(
 ) -> None:
     """Commits dated like a real history: the change of a version is the commits after
     the serving version's own, or the data it brings when the code is the same."""
-    clock = Clock()
-    monkeypatch.setattr("seaway.store.events.utcnow", clock)
-    monkeypatch.setenv("SEAWAY_SQLALCHEMY_ONLY", "1")
+    clock = clocked(project, monkeypatch)
     root = project.root
-    (root / ".gitignore").write_text(".seaway/\ndata/\nmodels/\n")
-    git(root, "config", "user.name", "Test")
-    git(root, "config", "user.email", "test@example.com")
 
     def commit(message: str, when: datetime) -> None:
         (root / "train.py").write_text(f"# {message}\n")

@@ -92,7 +92,15 @@ def with_reference(project: Project, tmp_path: Path) -> int:
     return number
 
 
-def log_traffic(
+def log_traffic(project: Project, table: pa.Table, **how: Any) -> None:
+    """`traffic_rows` written to the request log."""
+    from seaway.store.schema import request_log
+
+    rows = traffic_rows(project, table, **how)
+    project.metadata.run_write(lambda conn: conn.execute(request_log.insert(), rows))
+
+
+def traffic_rows(
     project: Project,
     table: pa.Table,
     *,
@@ -101,23 +109,8 @@ def log_traffic(
     per_request: int = 20,
     start: datetime = T0,
     every: timedelta = timedelta(seconds=1),
-) -> None:
-    """Request log rows as the gateway writes them: v2 tensors in, the outputs dict out."""
-    from seaway.store.schema import request_log
-
-    rows = traffic_rows(project, table, model, number, per_request, start, every)
-    project.metadata.run_write(lambda conn: conn.execute(request_log.insert(), rows))
-
-
-def traffic_rows(
-    project: Project,
-    table: pa.Table,
-    model: str = "churn",
-    number: int = 1,
-    per_request: int = 20,
-    start: datetime = T0,
-    every: timedelta = timedelta(seconds=1),
 ) -> list[dict[str, Any]]:
+    """Request log rows as the gateway writes them: v2 tensors in, the outputs dict out."""
     from seaway.registry import load_model
     from seaway.serving.telemetry import jsonable
 
