@@ -305,3 +305,31 @@ def test_a_store_error_is_retried_and_never_reaches_requests(
     assert len(_rows(up, request_log)) == 11
     up.close()
     down.close()
+
+
+def test_a_large_flush_is_written_in_several_statements_in_order(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import seaway.serving.telemetry as telemetry
+
+    monkeypatch.setattr(telemetry, "LOG_STATEMENT_BYTES", 4000)  # ~13 samples a statement
+    statements: list[int] = []
+    one = telemetry._insert_sqlite
+
+    def counted(conn: Any, table: str, chunk: list[dict[str, Any]]) -> None:
+        statements.append(len(chunk))
+        one(conn, table, chunk)
+
+    monkeypatch.setattr(telemetry, "_insert_sqlite", counted)
+    t = Telemetry(project, gateway_id="g1", sample_rate=1.0)
+    for i in range(95):
+        t.request(
+            "m", 1, "primary", status=200, latency_s=0.001, request_id=f"r{i:03d}",
+            inputs={"x": [float(i)] * 20}, outputs=[i],
+        )  # fmt: skip
+    assert t.flush()
+    logged = _rows(project, request_log)
+    assert [r.request_id for r in logged] == [f"r{i:03d}" for i in range(95)]
+    assert [r.outputs for r in logged] == [[i] for i in range(95)]
+    if project.metadata.is_sqlite:
+        assert len(statements) > 5 and sum(statements) == 95
