@@ -314,13 +314,13 @@ def test_a_large_flush_is_written_in_several_statements_in_order(
 
     monkeypatch.setattr(telemetry, "LOG_STATEMENT_BYTES", 4000)  # ~13 samples a statement
     statements: list[int] = []
-    one = telemetry._insert_sqlite
+    one = telemetry._insert_json_rows
 
     def counted(conn: Any, table: str, chunk: list[dict[str, Any]]) -> None:
         statements.append(len(chunk))
         one(conn, table, chunk)
 
-    monkeypatch.setattr(telemetry, "_insert_sqlite", counted)
+    monkeypatch.setattr(telemetry, "_insert_json_rows", counted)
     t = Telemetry(project, gateway_id="g1", sample_rate=1.0)
     for i in range(95):
         t.request(
@@ -331,5 +331,4 @@ def test_a_large_flush_is_written_in_several_statements_in_order(
     logged = _rows(project, request_log)
     assert [r.request_id for r in logged] == [f"r{i:03d}" for i in range(95)]
     assert [r.outputs for r in logged] == [[i] for i in range(95)]
-    if project.metadata.is_sqlite:
-        assert len(statements) > 5 and sum(statements) == 95
+    assert len(statements) > 5 and sum(statements) == 95

@@ -551,69 +551,78 @@ def _write(
         _insert_samples(conn, request_log, samples)
 
 
-_LOG_COLUMNS = (
-    "ts",
-    "request_id",
-    "model",
-    "number",
-    "route",
-    "key",
-    "inputs",
-    "outputs",
-    "latency_ms",
-    "status",
-)
-
-
 LOG_STATEMENT_BYTES = 16 * 1024 * 1024
-"""About how much sample text one INSERT into the SQLite request log carries: a flush at
-the cap of large samples stays far under SQLite's 1 GB limit on one value."""
+"""About how much sample text one INSERT into the request log carries: a flush at the cap
+of large samples stays far under the databases' limits on one value (1 GB)."""
+
+# The request log's columns and their PostgreSQL types, for json_to_recordset.
+_LOG_COLUMNS = {
+    "ts": "timestamptz",
+    "request_id": "text",
+    "model": "text",
+    "number": "integer",
+    "route": "text",
+    "key": "text",
+    "inputs": "text",
+    "outputs": "text",
+    "latency_ms": "double precision",
+    "status": "integer",
+}
 
 
 def _insert_samples(conn: Connection, table: Any, samples: list[dict[str, Any]]) -> None:
-    """Write samples to the request log: on SQLite as one statement over a JSON array,
-    elsewhere as an executemany binding the JSON text of inputs and outputs.
+    """Write samples to the request log, one statement over a JSON array per
+    `LOG_STATEMENT_BYTES` of samples.
 
-    SQLite's row-by-row `executemany` gives up the GIL around every row it steps, and the
-    writer thread then waits for the busy request loop to hand it back each time: at full
-    load a flush of 10,000 samples took 3.5 s instead of 0.4 s, windows grew past the sample
-    cap and samples were dropped. One statement (per `LOG_STATEMENT_BYTES` of samples)
+    A row-by-row `executemany` gives up the GIL around every row, and the writer thread then
+    waits for the busy request loop to hand it back each time: next to a busy thread a flush
+    of 10,000 samples took 3.5 s instead of 0.4 s on SQLite (1.7 s instead of 0.8 s on
+    PostgreSQL), windows grew past the sample cap and samples were dropped. One statement
     gives it up once."""
-    if conn.dialect.name == "sqlite":
-        chunk: list[dict[str, Any]] = []
-        size = 0
-        for x in samples:
-            chunk.append(x)
-            size += 200 + len(x["inputs_json"] or "") + len(x["outputs_json"] or "")
-            if size >= LOG_STATEMENT_BYTES:
-                _insert_sqlite(conn, table.name, chunk)
-                chunk, size = [], 0
-        if chunk:
-            _insert_sqlite(conn, table.name, chunk)
-        return
-    from sqlalchemy import JSON, Text, bindparam, cast
-
-    def raw(name: str) -> Any:
-        return cast(bindparam(name, type_=Text), JSON)
-
-    insert = table.insert().values(inputs=raw("inputs_json"), outputs=raw("outputs_json"))
-    conn.execute(insert, samples)
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for x in samples:
+        chunk.append(x)
+        size += 200 + len(x["inputs_json"] or "") + len(x["outputs_json"] or "")
+        if size >= LOG_STATEMENT_BYTES:
+            _insert_json_rows(conn, table.name, chunk)
+            chunk, size = [], 0
+    if chunk:
+        _insert_json_rows(conn, table.name, chunk)
 
 
-def _insert_sqlite(conn: Connection, table: str, samples: list[dict[str, Any]]) -> None:
+def _insert_json_rows(conn: Connection, table: str, samples: list[dict[str, Any]]) -> None:
     import orjson
 
-    # Each row as an array; inputs and outputs as JSON strings holding their JSON text, which
-    # json_extract returns unquoted, as the column stores it. Times in the text format
-    # SQLAlchemy's SQLite DateTime reads back (UTC wall time, as it stores them).
-    rows = [
+    names = list(_LOG_COLUMNS)
+    # Inputs and outputs go in as JSON strings holding their JSON text: SQLite's json_extract
+    # returns such a string unquoted, as the column stores it, and PostgreSQL casts the text.
+    if conn.dialect.name == "postgresql":
+        rows: list[Any] = [
+            {
+                **{c: x[c] for c in names if c not in ("ts", "inputs", "outputs")},
+                "ts": x["ts"].isoformat(),
+                "inputs": x["inputs_json"],
+                "outputs": x["outputs_json"],
+            }
+            for x in samples
+        ]
+        picks = ", ".join(f"x.{c}::json" if c in ("inputs", "outputs") else f"x.{c}" for c in names)
+        shape = ", ".join(f"{c} {kind}" for c, kind in _LOG_COLUMNS.items())
+        # WITH ORDINALITY: ids are given in the order the samples were taken.
+        source = (
+            f"ROWS FROM (json_to_recordset(CAST(%(rows)s AS json)) AS ({shape})) "
+            f"WITH ORDINALITY AS x({', '.join(names)}, n)"
+        )
+        sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT {picks} FROM {source} ORDER BY x.n"
+        conn.exec_driver_sql(sql, {"rows": orjson.dumps(rows).decode()})
+        return
+    # SQLite: each row an array; times in the text format SQLAlchemy's SQLite DateTime
+    # stores and reads back (the UTC wall time).
+    arrays = [
         [
             x["ts"].strftime("%Y-%m-%d %H:%M:%S.%f"),
-            x["request_id"],
-            x["model"],
-            x["number"],
-            x["route"],
-            x["key"],
+            *(x[c] for c in names[1:6]),
             x["inputs_json"],
             x["outputs_json"],
             x["latency_ms"],
@@ -621,12 +630,9 @@ def _insert_sqlite(conn: Connection, table: str, samples: list[dict[str, Any]]) 
         ]
         for x in samples
     ]
-    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_LOG_COLUMNS)))
-    sql = (
-        f"INSERT INTO {table} ({', '.join(_LOG_COLUMNS)}) "
-        f"SELECT {picks} FROM json_each(?) ORDER BY key"
-    )
-    conn.exec_driver_sql(sql, (orjson.dumps(rows).decode(),))
+    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
+    sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT {picks} FROM json_each(?) ORDER BY key"
+    conn.exec_driver_sql(sql, (orjson.dumps(arrays).decode(),))
 
 
 class _RequestCollector:
