@@ -92,6 +92,22 @@ def with_reference(project: Project, tmp_path: Path) -> int:
     return number
 
 
+def with_evaluation_data(project: Project, rows: int) -> None:
+    """The churn model's evaluation data: a `customers` dataset of `rows`, added."""
+    import pyarrow.parquet as pq
+
+    from seaway.data.datasets import add
+
+    (project.root / "data").mkdir()
+    pq.write_table(customers(rows, seed=0), project.root / "data" / "customers.parquet")
+    write_spec(
+        project,
+        "datasets:\n  customers: {path: data/customers.parquet}\n"
+        "models:\n  churn:\n    evaluation: {data: 'dataset:customers', target: churned}\n",
+    )
+    add(project, "customers")
+
+
 def log_traffic(project: Project, table: pa.Table, **how: Any) -> None:
     """`traffic_rows` written to the request log."""
     from seaway.store.schema import request_log
@@ -542,19 +558,9 @@ def test_a_version_without_reference_data_is_skipped_with_a_warning(
 def test_a_missing_reference_is_built_from_the_evaluation_data(
     project: Project, tmp_path: Path
 ) -> None:
-    import pyarrow.parquet as pq
-
-    from seaway.data.datasets import add
     from seaway.store.schema import reference_profiles
 
-    (project.root / "data").mkdir()
-    pq.write_table(customers(3000, seed=0), project.root / "data" / "customers.parquet")
-    write_spec(
-        project,
-        "datasets:\n  customers: {path: data/customers.parquet}\n"
-        "models:\n  churn:\n    evaluation: {data: 'dataset:customers', target: churned}\n",
-    )
-    add(project, "customers")
+    with_evaluation_data(project, 3000)
     number = register_churn(project, tmp_path)
     assert len(events(project, "model.profiled")) == 1  # built at registration
     project.metadata.run_write(lambda conn: conn.execute(reference_profiles.delete()))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from seaway.errors import InputError
@@ -20,6 +19,7 @@ from tests.monitor.test_drift import (
     events,
     register_churn,
     save_churn_model,
+    with_evaluation_data,
     write_spec,
 )
 from tests.serving.conftest import BROKEN_PREDICT, python_model, register
@@ -103,16 +103,7 @@ def test_a_given_table_replaces_the_profile(project: Project, tmp_path: Path) ->
 def test_the_evaluation_data_is_the_fallback_at_registration(
     project: Project, tmp_path: Path
 ) -> None:
-    from seaway.data.datasets import add
-
-    (project.root / "data").mkdir()
-    pq.write_table(customers(2500, seed=0), project.root / "data" / "customers.parquet")
-    write_spec(
-        project,
-        "datasets:\n  customers: {path: data/customers.parquet}\n"
-        "models:\n  churn:\n    evaluation: {data: 'dataset:customers', target: churned}\n",
-    )
-    add(project, "customers")
+    with_evaluation_data(project, 2500)
     number = register_churn(project, tmp_path)
 
     ref = load_reference(project, "churn", number)

@@ -130,3 +130,26 @@ def events(project: Project, kind: str) -> list[Any]:
     from seaway.audit.log import list_events
 
     return list(reversed(list_events(project, kind=kind, limit=None)))
+
+
+def canary_rollout(started: datetime = T0) -> Any:
+    """A one-step canary of churn@2 over churn@1 in prod, progressing since `started`."""
+    from seaway.rollout.records import Rollout
+
+    return Rollout(
+        id=1,
+        environment=ENV,
+        model=MODEL,
+        stable=1,
+        candidate=2,
+        kind="canary",
+        strategy=strategy({"canary": {"steps": [{"weight": 100}]}}),
+        phase="Progressing",
+        step=0,
+        step_started_at=started,
+        started_at=started,
+        updated_at=started,
+        finished_at=None,
+        git_revision=None,
+        message=None,
+    )

@@ -8,16 +8,15 @@ import pytest
 
 from seaway.errors import StoreError
 from seaway.rollout.analysis import analyse, measure
-from seaway.rollout.records import Rollout
 from seaway.spec.environment import AnalysisSpec
 from tests.rollout import (
     SHIFTED_SCORES,
     STABLE_SCORES,
     T0,
     FakeFigures,
+    canary_rollout,
     healthy,
     make_figures,
-    strategy,
 )
 
 
@@ -117,36 +116,16 @@ def test_result_to_dict_is_json_ready() -> None:
     assert {c["name"] for c in data["checks"]} == {"error_rate", "prediction_psi"}
 
 
-def _rollout() -> Rollout:
-    return Rollout(
-        id=1,
-        environment="prod",
-        model="churn",
-        stable=1,
-        candidate=2,
-        kind="canary",
-        strategy=strategy({"canary": {"steps": [{"weight": 100}]}}),
-        phase="Progressing",
-        step=0,
-        step_started_at=T0,
-        started_at=T0,
-        updated_at=T0,
-        finished_at=None,
-        git_revision=None,
-        message=None,
-    )
-
-
 def test_measure_reads_both_versions_since_the_given_time() -> None:
     source = FakeFigures({1: healthy(1), 2: make_figures(2, requests=300, errors=100)})
     since = datetime(2026, 11, 2, 9, 5, tzinfo=T0.tzinfo)
-    result = measure(None, _rollout(), spec(max_error_rate=0.1), since=since, figures=source)  # type: ignore[arg-type]
+    result = measure(None, canary_rollout(), spec(max_error_rate=0.1), since=since, figures=source)  # type: ignore[arg-type]
     assert result.outcome == "Failed"
     assert sorted(source.reads) == [(1, since), (2, since)]
 
 
 def test_measure_turns_a_read_failure_into_an_error_outcome() -> None:
     source = FakeFigures({2: StoreError("cannot reach the metadata database")})
-    result = measure(None, _rollout(), spec(max_error_rate=0.1), since=T0, figures=source)  # type: ignore[arg-type]
+    result = measure(None, canary_rollout(), spec(max_error_rate=0.1), since=T0, figures=source)  # type: ignore[arg-type]
     assert result.outcome == "Error"
     assert "cannot reach the metadata database" in result.message

@@ -5,7 +5,6 @@ and a canary driven tick by tick (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -19,7 +18,16 @@ from seaway.rollout.records import Rollout, start_rollout
 from seaway.serving.routes import Route, set_routes
 from seaway.spec.environment import AnalysisSpec
 from tests.monitor.test_feedback import log_answers
-from tests.rollout import ENV, MODEL, T0, FakeFigures, environment, healthy, register_versions
+from tests.rollout import (
+    ENV,
+    MODEL,
+    T0,
+    FakeFigures,
+    canary_rollout,
+    environment,
+    healthy,
+    register_versions,
+)
 from tests.rollout import split as routing
 
 
@@ -165,28 +173,6 @@ def answer_and_label(
     assert record_feedback(project, items).accepted == n
 
 
-def _rollout(started: Any) -> Rollout:
-    from tests.rollout import strategy
-
-    return Rollout(
-        id=1,
-        environment=ENV,
-        model=MODEL,
-        stable=1,
-        candidate=2,
-        kind="canary",
-        strategy=strategy({"canary": {"steps": [{"weight": 100}]}}),
-        phase="Progressing",
-        step=0,
-        step_started_at=started,
-        started_at=started,
-        updated_at=started,
-        finished_at=None,
-        git_revision=None,
-        message=None,
-    )
-
-
 def test_measure_reads_the_labels_of_the_step(project: Project) -> None:
     register_versions(project, 2)
     answer_and_label(project, 2, 40, right=True, prefix="before-")  # before the step began
@@ -196,14 +182,15 @@ def test_measure_reads_the_labels_of_the_step(project: Project) -> None:
     source = FakeFigures({1: healthy(1), 2: healthy(2)})
     limits = spec(min_accuracy=0.8, max_quality_drop=0.1)
 
-    result = measure(project, _rollout(started), limits, since=started, figures=source)
+    result = measure(project, canary_rollout(started), limits, since=started, figures=source)
     assert result.outcome == "Failed"
     assert {c.name for c in result.failed_checks} == {"accuracy", "auc_drop"}
     assert result.labels == 40  # only the labels of answers after the step began
     accuracy = next(c for c in result.checks if c.name == "accuracy")
     assert (accuracy.value, accuracy.stable) == (0.0, 1.0)
 
-    before = measure(project, _rollout(T0), limits, since=T0.replace(year=2000), figures=source)
+    long_ago = T0.replace(year=2000)
+    before = measure(project, canary_rollout(T0), limits, since=long_ago, figures=source)
     assert before.labels == 80 and before.checks[0].value == pytest.approx(0.5)
 
 

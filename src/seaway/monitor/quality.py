@@ -351,19 +351,22 @@ class _Rule:
     duration_s: float | None
     metric: str
     threshold: float | None
+    settle: timedelta
+    """Labels younger than this wait (`settle_for`)."""
 
 
 def _rule(project: Project, model: str) -> _Rule:
     spec = project.spec.monitoring.get(model)
     if spec is None:
-        return _Rule(DEFAULT_WINDOW_ROWS, None, "accuracy", None)
+        return _Rule(DEFAULT_WINDOW_ROWS, None, "accuracy", None, settle_for(project, None))
     window = spec.window
     duration = window.duration.seconds if window.duration is not None else None
     rows = window.rows if duration is None else None
+    settle = settle_for(project, window)
     trigger = spec.on_quality_drop
     if trigger is None:
-        return _Rule(rows, duration, "accuracy", None)
-    return _Rule(rows, duration, trigger.metric, trigger.below)
+        return _Rule(rows, duration, "accuracy", None, settle)
+    return _Rule(rows, duration, trigger.metric, trigger.below, settle)
 
 
 @dataclass
@@ -406,9 +409,7 @@ def _score_version(
     with project.metadata.read() as conn:
         start, _ = get_cursor(conn, cursor)
     span = timedelta(seconds=rule.duration_s) if rule.duration_s is not None else None
-    monitored = project.spec.monitoring.get(model)
-    settle = settle_for(project, monitored.window if monitored is not None else None)
-    horizon = now - settle
+    horizon = now - rule.settle
     closed: list[_Closed] = []
     current = _Judged()
     position = start
@@ -425,7 +426,7 @@ def _score_version(
             page = conn.execute(query).all()
         for row in page:
             ts = as_utc(row.ts)
-            if settle and ts > horizon:
+            if rule.settle and ts > horizon:
                 settling = True  # labels this recent may have gaps below them: next call
                 break
             first = current.first_ts
